@@ -1,0 +1,105 @@
+"""A context encoder: any registered encoder joined to any decoder, with the overlap trick.
+
+The decoder predicts a patch that covers the hole plus `overlap` pixels of context on each side.
+Training weighs the overlap's squared error `overlap_weight` times the hole's; inpainting pastes only
+the hole's pixels back. With a mask that has no fixed box (random rectangles, brush strokes) the
+patch is the whole image and the overlap is the band of `overlap` pixels around the hole.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inpaintzoo.data.masks import model_input
+
+Box = tuple[int, int, int, int]  # top, left, height, width
+
+
+def patch_box(image_size: int, box: Box | None, overlap: int) -> Box:
+    """The region the decoder predicts: the hole's box grown by `overlap`, clipped to the image."""
+    if box is None:
+        return (0, 0, image_size, image_size)
+    top, left, h, w = box
+    t, l = max(0, top - overlap), max(0, left - overlap)
+    b, r = min(image_size, top + h + overlap), min(image_size, left + w + overlap)
+    return (t, l, b - t, r - l)
+
+
+class ContextEncoder(nn.Module):
+    """Encoder + decoder + the patch geometry; `forward(images, mask)` returns the predicted patch."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        image_size: int,
+        box: Box | None,
+        overlap: int = 4,
+        overlap_weight: float = 20.0,
+        fill: str = "zeros",
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.image_size = image_size
+        self.box = box
+        self.overlap = overlap
+        self.overlap_weight = overlap_weight
+        self.fill = fill
+        self.patch = patch_box(image_size, box, overlap)
+        if self.patch[2] != self.patch[3]:
+            raise ValueError(f"the predicted patch must be square, got {self.patch[2]}x{self.patch[3]}")
+
+    @property
+    def patch_size(self) -> int:
+        return self.patch[2]
+
+    def crop(self, images: torch.Tensor) -> torch.Tensor:
+        """The patch region of full-size images (or masks)."""
+        t, l, h, w = self.patch
+        return images[..., t : t + h, l : l + w]
+
+    def forward(self, images: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Predict the patch (B, 3, P, P) in [0, 1] from images whose hole is hidden from the model."""
+        return self.decoder(self.encoder(model_input(images, mask, self.fill, generator)))
+
+    def paste(self, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
+        """Full images: the context as given, the hole's pixels from the prediction."""
+        t, l, h, w = self.patch
+        full = images.clone()
+        region = full[..., t : t + h, l : l + w]
+        hole = self.crop(mask).expand_as(region)
+        full[..., t : t + h, l : l + w] = torch.where(hole, patch.to(full.dtype), region)
+        return full
+
+    def weights(self, mask: torch.Tensor) -> torch.Tensor:
+        """Per-pixel loss weights over the patch: 1 in the hole, `overlap_weight` in the overlap band."""
+        hole = mask.float()
+        if self.overlap > 0:
+            k = 2 * self.overlap + 1
+            band = (F.max_pool2d(hole, k, stride=1, padding=self.overlap) > 0).float() - hole
+        else:
+            band = torch.zeros_like(hole)
+        return self.crop(hole + self.overlap_weight * band)
+
+    def reconstruction_loss(self, patch: torch.Tensor, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Weighted L2 of the patch: the hole's squared error plus the overlap's, normalised per hole pixel."""
+        w = self.weights(mask)
+        se = (patch - self.crop(images)).pow(2).sum(1, keepdim=True)
+        return (w * se).sum() / mask.float().sum().clamp_min(1)
+
+    def judged(self, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor | None, judge: str) -> torch.Tensor:
+        """What the discriminator sees: the whole image (prediction pasted) or the patch alone.
+
+        With `patch=None` it returns the real counterpart (the true image or the true patch).
+        """
+        if judge == "patch":
+            return self.crop(images) if patch is None else patch
+        return images if patch is None else self.paste(images, mask, patch)
+
+    @torch.no_grad()
+    def inpaint(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fill the hole of each image; pixels outside the mask are returned unchanged."""
+        return self.paste(images, mask, self(images, mask))

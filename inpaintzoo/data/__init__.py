@@ -1,0 +1,1 @@
+"""Datasets, masks and augmentation."""

@@ -1,0 +1,1 @@
+"""Hot loops with one Python face each: the C++/CUDA extension underneath when built, PyTorch otherwise."""

@@ -1,0 +1,1 @@
+"""Builtin components, registered through inpaintzoo's own entry points."""

@@ -1,0 +1,46 @@
+"""Builds the optional C++/CUDA extension `inpaintzoo._C`; all metadata lives in pyproject.toml.
+
+The CPU kernels are compiled with every install that can (a C++ compiler and torch present); the
+CUDA sources are added when torch was built with CUDA and `nvcc` is found. Where nothing can be
+compiled the package still installs and runs on its pure-PyTorch implementation.
+Set INPAINTZOO_NO_EXTENSION=1 to skip the build.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+
+from setuptools import setup
+
+
+def extensions():
+    if os.environ.get("INPAINTZOO_NO_EXTENSION") == "1":
+        return [], {}
+    sources = sorted(glob.glob("csrc/*.cpp"))
+    if not sources:
+        return [], {}
+    try:
+        import torch
+        from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+    except ImportError:
+        return [], {}
+    cxx = ["-O3", "-std=c++17"]
+    cuda_sources = sorted(glob.glob("csrc/*.cu"))
+    use_cuda = bool(cuda_sources) and torch.version.cuda is not None and shutil.which("nvcc") is not None
+    if os.environ.get("INPAINTZOO_NO_CUDA") == "1":
+        use_cuda = False
+    if use_cuda:
+        ext = CUDAExtension(
+            "inpaintzoo._C",
+            sources + cuda_sources,
+            extra_compile_args={"cxx": cxx + ["-DWITH_CUDA"], "nvcc": ["-O3", "-DWITH_CUDA"]},
+        )
+    else:
+        ext = CppExtension("inpaintzoo._C", sources, extra_compile_args={"cxx": cxx})
+    return [ext], {"build_ext": BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None)}
+
+
+ext_modules, cmdclass = extensions()
+setup(ext_modules=ext_modules, cmdclass=cmdclass)
