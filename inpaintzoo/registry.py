@@ -26,7 +26,7 @@ CONTRACT_ARGS: dict[str, tuple[str, ...]] = {
     "discriminator": ("image_size",),
     "density": ("image_size",),
     "loss": (),
-    "dataset": ("split", "image_size"),
+    "dataset": ("split",),  # image_size is a user parameter of datasets (data.image_size=64)
     "mask": ("image_size",),
 }
 
@@ -87,7 +87,10 @@ def signature_parameters(factory: Callable[..., Any], skip: tuple[str, ...] = ()
     for p in inspect.signature(factory).parameters.values():
         if p.name in skip or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        params.append(Parameter(p.name, hints.get(p.name, p.annotation), p.default))
+        annotation = hints.get(p.name, p.annotation)
+        if annotation is _MISSING and isinstance(p.default, (bool, int, float, str)):
+            annotation = type(p.default)  # unannotated: the default's type is the best hint
+        params.append(Parameter(p.name, annotation, p.default))
     return tuple(params)
 
 

@@ -1,0 +1,341 @@
+"""One training loop for every model: context encoders (any objective) and density models.
+
+A run directory holds `config.json`, `metrics.jsonl` (one JSON record per log line), `checkpoints/`
+(`last.pt` every epoch, `best.pt` at the best validation score), `grids/` (a PNG per epoch:
+context | prediction | truth) and `curves.png`.
+Data order, masks and every random generator are seeded from `train.seed` and saved in checkpoints,
+so `resume` continues exactly where the run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inpaintzoo.config import save_config
+from inpaintzoo.data.augment import Augment
+from inpaintzoo.engine.build import Models, build_dataset, build_mask, build_models, image_size, resolve_device
+from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
+from inpaintzoo.engine.ema import EMA
+from inpaintzoo.engine.progress import Progress
+from inpaintzoo.errors import RunDirError, UsageError
+from inpaintzoo.metrics import MetricAccumulator
+from inpaintzoo.registry import Registry
+from inpaintzoo.viz import save_curves, save_grid
+
+LOG_EVERY = 25  # steps between step records in metrics.jsonl
+PREVIEW = 8  # images in each PNG grid
+
+
+def run_name(config: dict[str, Any]) -> str:
+    if config["task"] == "density":
+        parts = [config["density"]["name"]]
+    else:
+        parts = [config["encoder"]["name"], config["loss"]["name"]]
+        if config["disc"]["name"]:
+            parts.insert(1, config["disc"]["name"])
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + "-".join(parts)
+
+
+def to_float(images_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return images_u8.to(device, non_blocking=True).float().div_(255.0)
+
+
+class Trainer:
+    """Trains the model a config describes, writing everything to its run directory."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        registry: Registry | None = None,
+        run_dir: Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        if registry is None:
+            from inpaintzoo.plugins import default_registry
+
+            registry = default_registry()
+        self.config = config
+        self.settings = config["train"]
+        self.progress = progress
+        self.device = resolve_device(self.settings["device"])
+        self.run_dir = run_dir or Path(self.settings["out"]) / (self.settings["name"] or run_name(config))
+        self.ckpt_dir = self.run_dir / "checkpoints"
+
+        torch.manual_seed(self.settings["seed"])
+        self.mask = build_mask(config, registry)
+        self.models: Models = build_models(config, registry, self.mask)
+        self.model = self.models.model.to(self.device)
+        self.disc = self.models.discriminator.to(self.device) if self.models.discriminator is not None else None
+        self.is_density = config["task"] == "density"
+        if self.is_density:
+            self.optimizers = {"generator": torch.optim.Adam(self.model.parameters(), lr=self.settings["lr"])}
+        else:
+            disc_lr = self.settings["disc_lr"] or self.settings["lr"]
+            self.optimizers = self.models.objective.configure(self.model, self.disc, self.settings["lr"], disc_lr)
+        self.schedulers = {
+            k: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.settings["lr_decay"])
+            for k, opt in self.optimizers.items()
+        }
+        self.ema = EMA(self.model, self.settings["ema"]) if self.settings["ema"] > 0 else None
+        self.augment = Augment() if self.settings["augment"] else None
+
+        train_set = build_dataset(config, "train", registry)
+        images = train_set.images
+        if self.settings["limit"]:
+            images = images[: self.settings["limit"]]
+        n_val = int(len(images) * self.settings["val_fraction"])
+        if len(images) - n_val < 1:
+            raise UsageError(f"the training split has only {len(images)} images: lower train.val_fraction")
+        self.train_images = images[: len(images) - n_val]
+        self.val_images = images[len(images) - n_val :] if n_val else images[-min(len(images), 64) :]
+        if self.train_images.shape[-1] != image_size(config):
+            raise UsageError(
+                f"data.{config['data']['name']} gives {self.train_images.shape[-1]}px images but data.image_size="
+                f"{image_size(config)}"
+            )
+        self.steps_per_epoch = math.ceil(len(self.train_images) / self.settings["batch_size"])
+
+        self.epoch = 0  # epochs completed
+        self.step = 0  # optimiser steps taken
+        self.position = 0  # batches done in the current epoch
+        self.best: float = math.inf
+        self.stale = 0  # epochs since the best validation score
+        self.mask_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 1)
+        self.aug_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 2)
+
+    # -- run directory ----------------------------------------------------------------------------
+
+    def create_run_dir(self) -> None:
+        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+            raise RunDirError(
+                f"run directory {self.run_dir} already exists: continue it with --resume {self.run_dir}, "
+                "or choose another train.name"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, self.run_dir / "config.json")
+
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "model": self.model.state_dict(),
+            "discriminator": self.disc.state_dict() if self.disc is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "objective": getattr(self.models.objective, "state_dict", dict)(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "mask": self.mask_rng.get_state(),
+                "augment": self.aug_rng.get_state(),
+            },
+            "epoch": self.epoch,
+            "step": self.step,
+            "position": self.position,
+            "best": self.best,
+            "stale": self.stale,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        load_module_state(self.model, state["model"], "model")
+        if self.disc is not None:
+            load_module_state(self.disc, state["discriminator"], "discriminator")
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        for k, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][k])
+        if hasattr(self.models.objective, "load_state_dict") and state.get("objective"):
+            self.models.objective.load_state_dict(state["objective"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if torch.cuda.is_available() and state["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.mask_rng.set_state(state["rng"]["mask"])
+        self.aug_rng.set_state(state["rng"]["augment"])
+        self.epoch, self.step, self.position = state["epoch"], state["step"], state["position"]
+        self.best, self.stale = state["best"], state["stale"]
+
+    def save(self, name: str = "last.pt") -> None:
+        save_checkpoint(self.state_dict(), self.ckpt_dir / name)
+
+    def resume(self) -> None:
+        state = load_checkpoint(self.ckpt_dir / "last.pt")
+        changed = [k for k in self.config if k != "train" and state["config"].get(k) != self.config[k]]
+        if changed:
+            raise RunDirError(
+                f"the checkpoint in {self.run_dir} was written with another {changed[0]} config; "
+                "only train.* settings may change on --resume"
+            )
+        self.load_state_dict(state)
+        save_config(self.config, self.run_dir / "config.json")
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """The shuffled order of training images in `epoch`: a function of the seed and epoch only."""
+        g = torch.Generator().manual_seed(self.settings["seed"] * 1_000_003 + epoch)
+        return torch.randperm(len(self.train_images), generator=g)
+
+    def train_step(self, images: torch.Tensor) -> dict[str, float]:
+        mask = self.mask(images.shape[0], generator=self.mask_rng).to(self.device)
+        if self.augment is not None:
+            images = self.augment(images, generator=self.aug_rng)
+        self.model.train()
+        if self.is_density:
+            opt = self.optimizers["generator"]
+            loss = self.model.nll(images).mean() / (images[0].numel() * math.log(2))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            logs = {"bits_per_dim": loss.item()}
+        else:
+            if self.disc is not None:
+                self.disc.train()
+            logs = self.models.objective.step(self.model, self.disc, images, mask, self.config["model"]["judge"],
+                                              self.step)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return logs
+
+    def eval_model(self) -> torch.nn.Module:
+        return (self.ema.shadow if self.ema is not None else self.model).eval()
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Validation score of the held-out slice (lower is better): hole L2, or bits/dim."""
+        model = self.eval_model()
+        g = torch.Generator().manual_seed(12345)
+        batch = self.settings["batch_size"]
+        if self.is_density:
+            total = 0.0
+            for i in range(0, len(self.val_images), batch):
+                x = to_float(self.val_images[i : i + batch], self.device)
+                total += model.nll(x).sum().item()
+            bpd = total / (len(self.val_images) * self.val_images[0].numel() * math.log(2))
+            return {"val_bits_per_dim": bpd, "score": bpd}
+        acc = MetricAccumulator()
+        for i in range(0, len(self.val_images), batch):
+            x = to_float(self.val_images[i : i + batch], self.device)
+            mask = self.mask(x.shape[0], generator=g).to(self.device)
+            acc.update(model.inpaint(x, mask), x, mask)
+        metrics = {f"val_{k}": v for k, v in acc.compute().items()}
+        return {**metrics, "score": metrics["val_l2"]}
+
+    @torch.no_grad()
+    def write_grid(self, path: Path) -> None:
+        model = self.eval_model()
+        x = to_float(self.val_images[:PREVIEW], self.device)
+        mask = self.mask(x.shape[0], generator=torch.Generator().manual_seed(12345)).to(self.device)
+        if self.is_density:
+            filled = model.fill(x, mask, mode="greedy")
+        else:
+            filled = model.inpaint(x, mask)
+        context = torch.where(mask, torch.ones_like(x), x)
+        save_grid([context.cpu(), filled.cpu(), x.cpu()], path, labels=["context", "prediction", "truth"])
+
+    # -- loop -------------------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> Path:
+        """Train until `train.epochs`, `train.max_steps` or early stopping; returns the run directory."""
+        if resume:
+            self.resume()
+        else:
+            self.create_run_dir()
+        s = self.settings
+        batch = s["batch_size"]
+        with Progress(enabled=self.progress) as bar:
+            while self.epoch < s["epochs"] and not self.out_of_steps():
+                order = self.epoch_order(self.epoch)
+                task = bar.task(f"epoch {self.epoch + 1}/{s['epochs']}", total=self.steps_per_epoch,
+                                completed=self.position)
+                started, seen = time.perf_counter(), 0
+                while self.position < self.steps_per_epoch and not self.out_of_steps():
+                    idx = order[self.position * batch : (self.position + 1) * batch]
+                    images = to_float(self.train_images[idx], self.device)
+                    logs = self.train_step(images)
+                    if not all(math.isfinite(v) for v in logs.values()):
+                        raise RuntimeError(f"training diverged at step {self.step}: {logs}")
+                    self.step += 1
+                    self.position += 1
+                    seen += len(idx)
+                    rate = seen / max(time.perf_counter() - started, 1e-9)
+                    bar.advance(task, info="  ".join(f"{k} {v:.4g}" for k, v in logs.items()) + f"  {rate:.0f} img/s")
+                    if self.step % LOG_EVERY == 0:
+                        self.log({"kind": "step", "epoch": self.epoch + 1, "step": self.step, **logs})
+                if self.position >= self.steps_per_epoch:
+                    self.end_epoch(rate=seen / max(time.perf_counter() - started, 1e-9))
+                    if s["patience"] and self.stale >= s["patience"]:
+                        bar.print(f"early stopping: no better validation score in {s['patience']} epochs")
+                        break
+            if self.position:  # stopped mid-epoch by max_steps: keep the exact position
+                self.save()
+        self.finish()
+        return self.run_dir
+
+    def out_of_steps(self) -> bool:
+        return bool(self.settings["max_steps"]) and self.step >= self.settings["max_steps"]
+
+    def end_epoch(self, rate: float) -> None:
+        self.epoch += 1
+        self.position = 0
+        val = self.validate()
+        for sched in self.schedulers.values():
+            sched.step()
+        improved = val["score"] < self.best
+        if improved:
+            self.best, self.stale = val["score"], 0
+        else:
+            self.stale += 1
+        lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+        self.log({"kind": "epoch", "epoch": self.epoch, "step": self.step, "img_per_s": rate, "lr": lr,
+                  **{k: v for k, v in val.items() if k != "score"}})
+        every = self.settings["grid_every"]
+        if every and self.epoch % every == 0:
+            self.write_grid(self.run_dir / "grids" / f"epoch_{self.epoch:03d}.png")
+        self.save()
+        if improved:
+            self.save("best.pt")
+
+    def finish(self) -> None:
+        self.write_grid(self.run_dir / "grid.png")
+        records = [json.loads(line) for line in (self.run_dir / "metrics.jsonl").read_text().splitlines()] \
+            if (self.run_dir / "metrics.jsonl").exists() else []
+        if records:
+            keys = ["bits_per_dim", "val_bits_per_dim"] if self.is_density else ["loss", "val_l2"]
+            save_curves(records, self.run_dir / "curves.png", keys=keys)
+
+
+def train(
+    overrides: list[str] | dict[str, Any] = (),
+    registry: Registry | None = None,
+    progress: bool = False,
+    resume: str | Path | None = None,
+) -> Path:
+    """Train from `key=value` overrides (or a resolved config dict); returns the run directory.
+
+    With `resume`, continue the run in that directory from its last checkpoint.
+    """
+    from inpaintzoo.config import load_config, resolve_config
+
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.json").is_file():
+            raise RunDirError(f"{run_dir} is not a run directory (no config.json)")
+        config = resolve_config(overrides if isinstance(overrides, list) else (), registry,
+                                base=load_config(run_dir / "config.json"))
+        return Trainer(config, registry, run_dir=run_dir, progress=progress).fit(resume=True)
+    config = overrides if isinstance(overrides, dict) else resolve_config(overrides, registry)
+    return Trainer(config, registry, progress=progress).fit()

@@ -1,0 +1,112 @@
+"""Hydra-style overrides: parsing, type coercion against signatures, and the errors users see."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+
+from inpaintzoo.config import coerce_value, parse_overrides, resolve_config
+from inpaintzoo.errors import UsageError
+from inpaintzoo.registry import Registry
+
+
+def make_registry() -> Registry:
+    registry = Registry()
+
+    def encoder(in_channels: int, image_size: int, width: int = 32, dropout: float = 0.5,
+                batch_norm: bool = True) -> None: ...
+
+    def density(image_size: int, width: int = 12, mode: Literal["a", "b"] = "a") -> None: ...
+
+    registry.register("encoder", "cnn", encoder)
+    registry.register("encoder", "resnet", encoder)
+    registry.register("decoder", "deconv", lambda in_channels, in_size, patch_size, width=16: None)
+    registry.register("loss", "l2", lambda: None)
+    registry.register("loss", "wgan", lambda clip=0.01, n_critic=10: None)
+    registry.register("discriminator", "vgg", lambda image_size, width=8: None)
+    registry.register("density", "pixelcnn", density)
+    registry.register("dataset", "samples", lambda split, image_size=32: None)
+    registry.register("mask", "center", lambda image_size, size=8, fill="zeros": None)
+    return registry
+
+
+def test_defaults_are_filled_in_from_signatures() -> None:
+    config = resolve_config([], make_registry())
+    assert config["task"] == "context-encoder"
+    assert config["encoder"] == {"name": "cnn", "width": 32, "dropout": 0.5, "batch_norm": True}
+    assert config["disc"] == {"name": None}
+    assert config["train"]["epochs"] == 10 and config["model"]["overlap"] == 4
+
+
+def test_overrides_pick_components_and_coerce_types() -> None:
+    config = resolve_config(
+        ["encoder=resnet", "disc=vgg", "loss=wgan", "encoder.width=64", "encoder.batch_norm=false",
+         "loss.clip=0.05", "train.epochs=5", "discriminator.width=4"],
+        make_registry(),
+    )
+    assert config["encoder"] == {"name": "resnet", "width": 64, "dropout": 0.5, "batch_norm": False}
+    assert config["loss"] == {"name": "wgan", "clip": 0.05, "n_critic": 10}
+    assert config["disc"] == {"name": "vgg", "width": 4}
+    assert config["train"]["epochs"] == 5
+
+
+def test_density_run_drops_context_encoder_groups() -> None:
+    config = resolve_config(["density=pixelcnn", "density.mode=b"], make_registry())
+    assert config["task"] == "density"
+    assert config["density"] == {"name": "pixelcnn", "width": 12, "mode": "b"}
+    assert "encoder" not in config and "model" not in config
+    with pytest.raises(UsageError, match="encoder.* does not apply to density"):
+        resolve_config(["density=pixelcnn", "encoder.width=3"], make_registry())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["encoder=resnt"], "unknown encoder 'resnt'; did you mean 'resnet'"),
+        (["encoder.widht=3"], r"unknown key encoder.widht; did you mean 'width'"),
+        (["trian.epochs=3"], r"unknown key 'trian.epochs'; did you mean 'train'"),
+        (["encoder.width=wide"], "encoder.width: expected int, got 'wide'"),
+        (["encoder.batch_norm=maybe"], r"encoder.batch_norm: expected bool"),
+        (["train.epochs=-1"], "train.epochs must be at least 1"),
+        (["train.lr=0"], "train.lr must be positive"),
+        (["model.overlap=-2"], "model.overlap must be 0 or more"),
+        (["model.judge=both"], "model.judge: expected one of image, patch"),
+        (["epochs"], "is not KEY=VALUE"),
+        (["train=5"], "train is a settings group"),
+        (["encoder.a.b=1"], "nested too deeply"),
+        (["disc.width=3"], "disc.width is set but no disc is chosen"),
+    ],
+)
+def test_bad_overrides_give_one_clear_line(overrides: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message) as info:
+        resolve_config(overrides, make_registry())
+    assert "\n" not in str(info.value)
+
+
+def test_switching_a_component_resets_its_parameters() -> None:
+    config = resolve_config(["loss=wgan", "loss.clip=0.1", "loss=l2"], make_registry())
+    assert config["loss"] == {"name": "l2"}
+
+
+def test_base_config_then_overrides() -> None:
+    base = resolve_config(["encoder=resnet", "train.epochs=3"], make_registry())
+    config = resolve_config(["train.epochs=7"], make_registry(), base=base)
+    assert config["encoder"]["name"] == "resnet" and config["train"]["epochs"] == 7
+
+
+@pytest.mark.parametrize(
+    ("value", "annotation", "expected"),
+    [
+        ("3", int, 3), (3.0, int, 3), ("0.5", float, 0.5), ("yes", bool, True), ("off", bool, False),
+        ("none", int | None, None), ("4", int | None, 4), ("[1,2, 3]", tuple[int, ...], (1, 2, 3)),
+        ("b", Literal["a", "b"], "b"), ("x", str, "x"),
+    ],
+)
+def test_coerce_value(value: object, annotation: object, expected: object) -> None:
+    assert coerce_value(value, annotation, "k") == expected
+
+
+def test_parse_overrides_aliases() -> None:
+    assert parse_overrides(["discriminator=vgg", "dataset.image_size=64"]) == [
+        ("disc", None, "vgg"), ("data", "image_size", "64")]
