@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from inpaintzoo.errors import InpaintzooError, UsageError
@@ -38,8 +39,13 @@ def get_registry(ctx: click.Context) -> Registry:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
-              help="Do not load this plugin (repeatable; also $INPAINTZOO_DISABLE_PLUGINS=a,b).")
+@click.option(
+    "--disable-plugin",
+    "disabled",
+    multiple=True,
+    metavar="NAME",
+    help="Do not load this plugin (repeatable; also $INPAINTZOO_DISABLE_PLUGINS=a,b).",
+)
 @click.version_option(package_name="inpaintzoo")
 @click.pass_context
 def cli(ctx: click.Context, disabled: tuple[str, ...]) -> None:
@@ -78,34 +84,50 @@ def list_cmd(ctx: click.Context, kind: str | None, pattern: str, as_json: bool) 
     components = registry.list(kind, pattern)
     if as_json:
         rows = [
-            {"kind": c.kind, "name": c.name, "plugin": c.plugin, "summary": c.summary,
-             "parameters": [{"name": p.name, "type": p.type_name,
-                             "default": None if p.required else p.default, "required": p.required}
-                            for p in c.parameters]}
+            {
+                "kind": c.kind,
+                "name": c.name,
+                "plugin": c.plugin,
+                "summary": c.summary,
+                "parameters": [
+                    {
+                        "name": p.name,
+                        "type": p.type_name,
+                        "default": None if p.required else p.default,
+                        "required": p.required,
+                    }
+                    for p in c.parameters
+                ],
+            }
             for c in components
         ]
         click.echo(json.dumps(rows, indent=2, default=str))
         return
-    table = Table(title=f"{len(components)} components", show_lines=False)
-    for column in ("kind", "name", "plugin", "summary", "parameters"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=f"{len(components)} components", show_lines=True, expand=True)
+    for column in ("kind", "name", "plugin"):
+        table.add_column(column, no_wrap=True, style="bold" if column == "name" else None)
+    table.add_column("summary", ratio=3)
+    table.add_column("parameters", ratio=2, no_wrap=True)
     for c in components:
-        params = ", ".join(
-            f"{p.name}" if p.required else f"{p.name}={p.default!r}" for p in c.parameters
-        )
-        table.add_row(c.kind, c.name, c.plugin, c.summary, params)
+        params = "\n".join(p.describe() for p in c.parameters)
+        table.add_row(c.kind, c.name, c.plugin, escape(c.summary), escape(params))
     console.print(table)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("overrides", nargs=-1)
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit without training.")
-@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR",
-              help="Continue the run in RUN_DIR from its last checkpoint (train.* overrides may change).")
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
+    help="Continue the run in RUN_DIR from its last checkpoint (train.* overrides may change).",
+)
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @click.pass_context
-def train(ctx: click.Context, overrides: tuple[str, ...], print_config: bool, resume: Path | None,
-          progress: bool) -> None:
+def train(
+    ctx: click.Context, overrides: tuple[str, ...], print_config: bool, resume: Path | None, progress: bool
+) -> None:
     """Train a model from KEY=VALUE overrides (Hydra style).
 
     \b
@@ -132,8 +154,9 @@ def train(ctx: click.Context, overrides: tuple[str, ...], print_config: bool, re
         print_config_json(config)
         return
     trainer = Trainer(config, registry, run_dir=resume, progress=progress)
-    err_console.print(f"run directory: [bold]{trainer.run_dir}[/]")
-    run_dir = trainer.fit(resume=resume is not None)
+    run_dir = trainer.fit(
+        resume=resume is not None, on_start=lambda path: err_console.print(f"run directory: [bold]{path}[/]")
+    )
     err_console.print(f"done: {run_dir} (config.json, metrics.jsonl, checkpoints/, grid.png, curves.png)")
 
 
@@ -161,18 +184,32 @@ def refuse_existing(paths: list[Path], overwrite: bool) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--split", default="test", show_default=True, help="Dataset split to evaluate.")
 @click.option("--limit", default=0, show_default=True, help="Evaluate the first N images only (0: all).")
-@click.option("--mode", default="greedy", show_default=True,
-              help="Density models: greedy, sample, mean or best-of-k.")
+@click.option("--mode", default="greedy", show_default=True, help="Density models: greedy, sample, mean or best-of-k.")
 @click.option("--k", default=4, show_default=True, help="Candidates for --mode best-of-k.")
 @click.option("--temperature", default=1.0, show_default=True, help="Softmax temperature for sampling.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Stem of the outputs (default RUN_DIR/eval-SPLIT[-MODE]): writes .json and .png.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Stem of the outputs (default RUN_DIR/eval-SPLIT[-MODE]): writes .json and .png.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--device", default="auto", show_default=True)
 @click.pass_context
-def eval_cmd(ctx: click.Context, run_dir: Path, split: str, limit: int, mode: str, k: int, temperature: float,
-             checkpoint: str, out: Path | None, overwrite: bool, device: str) -> None:
+def eval_cmd(
+    ctx: click.Context,
+    run_dir: Path,
+    split: str,
+    limit: int,
+    mode: str,
+    k: int,
+    temperature: float,
+    checkpoint: str,
+    out: Path | None,
+    overwrite: bool,
+    device: str,
+) -> None:
     """Evaluate a trained run: hole MSE, PSNR, the study's L2, SSIM and MAEM, plus a PNG grid."""
     from inpaintzoo.viz import save_grid
 
@@ -211,15 +248,30 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--mask", "mask_path", type=click.Path(path_type=Path), help="PNG mask: white marks the hole.")
 @click.option("--box", help="The hole as TOP,LEFT,HEIGHT,WIDTH (default: the run's own mask).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("inpainted"), show_default=True,
-              help="Folder for the results (IMAGE stem + .png).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("inpainted"),
+    show_default=True,
+    help="Folder for the results (IMAGE stem + .png).",
+)
 @click.option("--mode", default="greedy", show_default=True, help="Density models: greedy, sample, mean, best-of-k.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing result files.")
 @click.option("--device", default="auto", show_default=True)
 @click.pass_context
-def inpaint(ctx: click.Context, run_dir: Path, images: tuple[Path, ...], mask_path: Path | None, box: str | None,
-            out: Path, mode: str, seed: int, overwrite: bool, device: str) -> None:
+def inpaint(
+    ctx: click.Context,
+    run_dir: Path,
+    images: tuple[Path, ...],
+    mask_path: Path | None,
+    box: str | None,
+    out: Path,
+    mode: str,
+    seed: int,
+    overwrite: bool,
+    device: str,
+) -> None:
     """Fill a hole in your own IMAGES with a trained run; writes one PNG per image."""
     import torch
 
@@ -244,8 +296,9 @@ def inpaint(ctx: click.Context, run_dir: Path, images: tuple[Path, ...], mask_pa
             mask = box_mask(image.shape[-2:] if run.is_density else size, parse_box(box))
         else:
             mask = None
-        result = run.inpaint(image.unsqueeze(0), None if mask is None else mask.reshape(1, 1, *image.shape[-2:]),
-                             mode=mode, seed=seed)
+        result = run.inpaint(
+            image.unsqueeze(0), None if mask is None else mask.reshape(1, 1, *image.shape[-2:]), mode=mode, seed=seed
+        )
         save_image(result[0].clamp(0, 1).to("cpu", torch.float32), target)
         err_console.print(f"{path} -> {target}")
 
@@ -278,8 +331,12 @@ def info(ctx: click.Context) -> None:
     table.add_row("device", f"cuda: {cuda}; cpu threads: {torch.get_num_threads()}")
     _, why = load_extension()
     backend = backend_name()
-    table.add_row("kernel backend", backend + (f" ({why})" if backend == "torch" and why else "")
-                  + f"  [{BACKEND_ENV}={os.environ.get(BACKEND_ENV, 'auto')}]")
+    table.add_row(
+        "kernel backend",
+        backend
+        + (f" ({why})" if backend == "torch" and why else "")
+        + f"  [{BACKEND_ENV}={os.environ.get(BACKEND_ENV, 'auto')}]",
+    )
     plugins = sorted({c.plugin for c in registry.list()})
     table.add_row("plugins", ", ".join(plugins))
     for name, why_failed in registry.failures.items():

@@ -141,9 +141,7 @@ def coerce_value(value: Any, annotation: Any, key: str) -> Any:
     raise UsageError(f"{key}: cannot convert {value!r} to {_type_name(annotation)}")
 
 
-def coerce_parameters(
-    parameters: Iterable[Parameter], values: Mapping[str, Any], where: str
-) -> dict[str, Any]:
+def coerce_parameters(parameters: Iterable[Parameter], values: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Check names against `parameters` and convert each value to its declared type."""
     by_name = {p.name: p for p in parameters}
     out = {}

@@ -61,7 +61,9 @@ class ContextEncoder(nn.Module):
         t, l, h, w = self.patch
         return images[..., t : t + h, l : l + w]
 
-    def forward(self, images: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Predict the patch (B, 3, P, P) in [0, 1] from images whose hole is hidden from the model."""
         return self.decoder(self.encoder(model_input(images, mask, self.fill, generator)))
 

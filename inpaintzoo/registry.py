@@ -140,9 +140,11 @@ class Registry:
     ) -> Any:
         """Register `factory` as `kind`/`name`; without a factory, return a decorator."""
         if factory is None:
+
             def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
                 self.register(kind, name, f, summary=summary)
                 return f
+
             return decorator
         self._check_kind(kind)
         existing = self._components[kind].get(name)
@@ -183,10 +185,7 @@ class Registry:
         for k in kinds:
             self._check_kind(k)
         return [
-            c
-            for k in kinds
-            for _, c in sorted(self._components[k].items())
-            if fnmatch.fnmatchcase(c.name, pattern)
+            c for k in kinds for _, c in sorted(self._components[k].items()) if fnmatch.fnmatchcase(c.name, pattern)
         ]
 
     def build(self, kind: str, name: str, /, **kwargs: Any) -> Any:
@@ -224,6 +223,7 @@ class Collection:
         def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
             self._entries.append((kind, name, factory, summary))
             return factory
+
         return decorator
 
     def register_into(self, registry: Registry) -> None:

@@ -45,7 +45,9 @@ class Run:
         if images.ndim != 4 or images.shape[1] != 3:
             raise DataError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
         if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:]:
-            raise DataError(f"mask must be (B, 1, H, W) matching the images {tuple(images.shape)}, got {tuple(mask.shape)}")
+            raise DataError(
+                f"mask must be (B, 1, H, W) matching the images {tuple(images.shape)}, got {tuple(mask.shape)}"
+            )
         h, w = images.shape[-2:]
         holes = mask.flatten(1).sum(1)
         if bool((holes == 0).any()):
@@ -65,7 +67,9 @@ class Run:
             inside = torch.zeros_like(mask)
             inside[..., t : t + bh, l : l + bw] = True
             if bool((mask & ~inside).any()):
-                raise DataError(f"this model fills only the box top={t} left={l} size={bh}x{bw}; the mask reaches outside it")
+                raise DataError(
+                    f"this model fills only the box top={t} left={l} size={bh}x{bw}; the mask reaches outside it"
+                )
 
     @torch.no_grad()
     def inpaint(
@@ -152,5 +156,5 @@ def load_run(
     mask = build_mask(config, registry)
     model = build_models(config, registry, mask).model
     state = load_checkpoint(ckpt)
-    load_module_state(model, state["ema"] if state.get("ema") is not None else state["model"], "model")
+    load_module_state(model, state["ema_weights"] if state.get("ema_weights") is not None else state["model"], "model")
     return Run(path, config, model.to(dev).eval(), mask, dev, registry)

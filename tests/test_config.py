@@ -14,8 +14,9 @@ from inpaintzoo.registry import Registry
 def make_registry() -> Registry:
     registry = Registry()
 
-    def encoder(in_channels: int, image_size: int, width: int = 32, dropout: float = 0.5,
-                batch_norm: bool = True) -> None: ...
+    def encoder(
+        in_channels: int, image_size: int, width: int = 32, dropout: float = 0.5, batch_norm: bool = True
+    ) -> None: ...
 
     def density(image_size: int, width: int = 12, mode: Literal["a", "b"] = "a") -> None: ...
 
@@ -41,8 +42,16 @@ def test_defaults_are_filled_in_from_signatures() -> None:
 
 def test_overrides_pick_components_and_coerce_types() -> None:
     config = resolve_config(
-        ["encoder=resnet", "disc=vgg", "loss=wgan", "encoder.width=64", "encoder.batch_norm=false",
-         "loss.clip=0.05", "train.epochs=5", "discriminator.width=4"],
+        [
+            "encoder=resnet",
+            "disc=vgg",
+            "loss=wgan",
+            "encoder.width=64",
+            "encoder.batch_norm=false",
+            "loss.clip=0.05",
+            "train.epochs=5",
+            "discriminator.width=4",
+        ],
         make_registry(),
     )
     assert config["encoder"] == {"name": "resnet", "width": 64, "dropout": 0.5, "batch_norm": False}
@@ -98,9 +107,16 @@ def test_base_config_then_overrides() -> None:
 @pytest.mark.parametrize(
     ("value", "annotation", "expected"),
     [
-        ("3", int, 3), (3.0, int, 3), ("0.5", float, 0.5), ("yes", bool, True), ("off", bool, False),
-        ("none", int | None, None), ("4", int | None, 4), ("[1,2, 3]", tuple[int, ...], (1, 2, 3)),
-        ("b", Literal["a", "b"], "b"), ("x", str, "x"),
+        ("3", int, 3),
+        (3.0, int, 3),
+        ("0.5", float, 0.5),
+        ("yes", bool, True),
+        ("off", bool, False),
+        ("none", int | None, None),
+        ("4", int | None, 4),
+        ("[1,2, 3]", tuple[int, ...], (1, 2, 3)),
+        ("b", Literal["a", "b"], "b"),
+        ("x", str, "x"),
     ],
 )
 def test_coerce_value(value: object, annotation: object, expected: object) -> None:
@@ -109,4 +125,6 @@ def test_coerce_value(value: object, annotation: object, expected: object) -> No
 
 def test_parse_overrides_aliases() -> None:
     assert parse_overrides(["discriminator=vgg", "dataset.image_size=64"]) == [
-        ("disc", None, "vgg"), ("data", "image_size", "64")]
+        ("disc", None, "vgg"),
+        ("data", "image_size", "64"),
+    ]

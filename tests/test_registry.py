@@ -88,13 +88,19 @@ def test_import_failure_is_a_warning_and_others_still_work(site: Path) -> None:
 
 
 def test_hook_that_raises_is_a_warning(site: Path) -> None:
-    fake_distribution(site, "raiser", "raiser", "raiser_plugin", """
+    fake_distribution(
+        site,
+        "raiser",
+        "raiser",
+        "raiser_plugin",
+        """
         from inpaintzoo import hookimpl
 
         @hookimpl
         def inpaintzoo_register(registry):
             raise RuntimeError("boom")
-    """)
+    """,
+    )
     with pytest.warns(PluginWarning, match="raiser.*RuntimeError: boom"):
         registry = load_registry()
     assert ("mask", "center") in registry
@@ -145,7 +151,10 @@ def test_list_filters_by_kind_and_glob() -> None:
     assert [c.name for c in registry.list("encoder", "res*")] == ["res-a", "res-b"]
     # all kinds, in kind order (encoders before discriminators), names sorted within a kind
     assert [(c.kind, c.name) for c in registry.list(pattern="res-?")] == [
-        ("encoder", "res-a"), ("encoder", "res-b"), ("discriminator", "res-d")]
+        ("encoder", "res-a"),
+        ("encoder", "res-b"),
+        ("discriminator", "res-d"),
+    ]
 
 
 def test_registering_twice_directly_is_an_error() -> None:

@@ -29,7 +29,9 @@ def build_dataset(config: dict[str, Any], split: str, registry: Registry) -> Any
 
 
 def build_mask(config: dict[str, Any], registry: Registry) -> Any:
-    return registry.build("mask", config["mask"]["name"], image_size=image_size(config), **component_args(config["mask"]))
+    return registry.build(
+        "mask", config["mask"]["name"], image_size=image_size(config), **component_args(config["mask"])
+    )
 
 
 @dataclass
@@ -44,7 +46,9 @@ class Models:
 def build_models(config: dict[str, Any], registry: Registry, mask: Any) -> Models:
     size = image_size(config)
     if config["task"] == "density":
-        return Models(registry.build("density", config["density"]["name"], image_size=size, **component_args(config["density"])))
+        return Models(
+            registry.build("density", config["density"]["name"], image_size=size, **component_args(config["density"]))
+        )
     settings = config["model"]
     box = getattr(mask, "box", None)
     if box is not None and settings["overlap"] * 2 + box[2] > size:
@@ -52,24 +56,38 @@ def build_models(config: dict[str, Any], registry: Registry, mask: Any) -> Model
             f"model.overlap={settings['overlap']} is larger than the context around the {box[2]}x{box[3]} hole "
             f"in a {size}x{size} image; lower model.overlap"
         )
-    encoder = registry.build("encoder", config["encoder"]["name"], in_channels=IN_CHANNELS, image_size=size,
-                             **component_args(config["encoder"]))
-    decoder = registry.build("decoder", config["decoder"]["name"], in_channels=encoder.out_channels,
-                             in_size=encoder.out_size, patch_size=patch_box(size, box, settings["overlap"])[2],
-                             **component_args(config["decoder"]))
-    model = ContextEncoder(encoder, decoder, size, box, settings["overlap"], settings["overlap_weight"],
-                           getattr(mask, "fill", "zeros"))
+    encoder = registry.build(
+        "encoder",
+        config["encoder"]["name"],
+        in_channels=IN_CHANNELS,
+        image_size=size,
+        **component_args(config["encoder"]),
+    )
+    decoder = registry.build(
+        "decoder",
+        config["decoder"]["name"],
+        in_channels=encoder.out_channels,
+        in_size=encoder.out_size,
+        patch_size=patch_box(size, box, settings["overlap"])[2],
+        **component_args(config["decoder"]),
+    )
+    model = ContextEncoder(
+        encoder, decoder, size, box, settings["overlap"], settings["overlap_weight"], getattr(mask, "fill", "zeros")
+    )
     objective = registry.build("loss", config["loss"]["name"], **component_args(config["loss"]))
     discriminator = None
     if getattr(objective, "uses_discriminator", False):
         if config["disc"]["name"] is None:
             raise UsageError(f"loss={config['loss']['name']} needs a discriminator: add disc=NAME (e.g. disc=dcgan)")
         judged = size if settings["judge"] == "image" else model.patch_size
-        discriminator = registry.build("discriminator", config["disc"]["name"], image_size=judged,
-                                       **component_args(config["disc"]))
+        discriminator = registry.build(
+            "discriminator", config["disc"]["name"], image_size=judged, **component_args(config["disc"])
+        )
     elif config["disc"]["name"] is not None:
-        raise UsageError(f"disc={config['disc']['name']} is set but loss={config['loss']['name']} uses no "
-                         "discriminator: choose loss=gan, loss=wgan or loss=wgan-gp, or drop disc=")
+        raise UsageError(
+            f"disc={config['disc']['name']} is set but loss={config['loss']['name']} uses no "
+            "discriminator: choose loss=gan, loss=wgan or loss=wgan-gp, or drop disc="
+        )
     return Models(model, discriminator, objective)
 
 

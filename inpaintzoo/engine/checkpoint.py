@@ -58,8 +58,10 @@ def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], w
     wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or unexpected or wrong:
         detail = (
-            f"missing {missing[0]!r}" if missing
-            else f"unexpected {unexpected[0]!r}" if unexpected
+            f"missing {missing[0]!r}"
+            if missing
+            else f"unexpected {unexpected[0]!r}"
+            if unexpected
             else f"{wrong[0]!r} is {tuple(state[wrong[0]].shape)} in the file, {tuple(own[wrong[0]].shape)} here"
         )
         raise RunDirError(f"the checkpoint's {what} does not match this architecture: {detail}")

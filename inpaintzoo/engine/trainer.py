@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "discriminator": self.disc.state_dict() if self.disc is not None else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema_weights": self.ema.weights() if self.ema is not None else None,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "objective": getattr(self.models.objective, "state_dict", dict)(),
@@ -204,8 +206,9 @@ class Trainer:
         else:
             if self.disc is not None:
                 self.disc.train()
-            logs = self.models.objective.step(self.model, self.disc, images, mask, self.config["model"]["judge"],
-                                              self.step)
+            logs = self.models.objective.step(
+                self.model, self.disc, images, mask, self.config["model"]["judge"], self.step
+            )
         if self.ema is not None:
             self.ema.update(self.model)
         return logs
@@ -248,19 +251,25 @@ class Trainer:
 
     # -- loop -------------------------------------------------------------------------------------
 
-    def fit(self, resume: bool = False) -> Path:
-        """Train until `train.epochs`, `train.max_steps` or early stopping; returns the run directory."""
+    def fit(self, resume: bool = False, on_start: Callable[[Path], None] | None = None) -> Path:
+        """Train until `train.epochs`, `train.max_steps` or early stopping; returns the run directory.
+
+        `on_start` is called with the run directory once it is created (or its checkpoint loaded).
+        """
         if resume:
             self.resume()
         else:
             self.create_run_dir()
+        if on_start is not None:
+            on_start(self.run_dir)
         s = self.settings
         batch = s["batch_size"]
         with Progress(enabled=self.progress) as bar:
             while self.epoch < s["epochs"] and not self.out_of_steps():
                 order = self.epoch_order(self.epoch)
-                task = bar.task(f"epoch {self.epoch + 1}/{s['epochs']}", total=self.steps_per_epoch,
-                                completed=self.position)
+                task = bar.task(
+                    f"epoch {self.epoch + 1}/{s['epochs']}", total=self.steps_per_epoch, completed=self.position
+                )
                 started, seen = time.perf_counter(), 0
                 while self.position < self.steps_per_epoch and not self.out_of_steps():
                     idx = order[self.position * batch : (self.position + 1) * batch]
@@ -300,8 +309,16 @@ class Trainer:
         else:
             self.stale += 1
         lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
-        self.log({"kind": "epoch", "epoch": self.epoch, "step": self.step, "img_per_s": rate, "lr": lr,
-                  **{k: v for k, v in val.items() if k != "score"}})
+        self.log(
+            {
+                "kind": "epoch",
+                "epoch": self.epoch,
+                "step": self.step,
+                "img_per_s": rate,
+                "lr": lr,
+                **{k: v for k, v in val.items() if k != "score"},
+            }
+        )
         every = self.settings["grid_every"]
         if every and self.epoch % every == 0:
             self.write_grid(self.run_dir / "grids" / f"epoch_{self.epoch:03d}.png")
@@ -311,8 +328,11 @@ class Trainer:
 
     def finish(self) -> None:
         self.write_grid(self.run_dir / "grid.png")
-        records = [json.loads(line) for line in (self.run_dir / "metrics.jsonl").read_text().splitlines()] \
-            if (self.run_dir / "metrics.jsonl").exists() else []
+        records = (
+            [json.loads(line) for line in (self.run_dir / "metrics.jsonl").read_text().splitlines()]
+            if (self.run_dir / "metrics.jsonl").exists()
+            else []
+        )
         if records:
             keys = ["bits_per_dim", "val_bits_per_dim"] if self.is_density else ["loss", "val_l2"]
             save_curves(records, self.run_dir / "curves.png", keys=keys)
@@ -334,8 +354,9 @@ def train(
         run_dir = Path(resume)
         if not (run_dir / "config.json").is_file():
             raise RunDirError(f"{run_dir} is not a run directory (no config.json)")
-        config = resolve_config(overrides if isinstance(overrides, list) else (), registry,
-                                base=load_config(run_dir / "config.json"))
+        config = resolve_config(
+            overrides if isinstance(overrides, list) else (), registry, base=load_config(run_dir / "config.json")
+        )
         return Trainer(config, registry, run_dir=run_dir, progress=progress).fit(resume=True)
     config = overrides if isinstance(overrides, dict) else resolve_config(overrides, registry)
     return Trainer(config, registry, progress=progress).fit()

@@ -1,0 +1,90 @@
+"""Checkpoints, moving averages and exact resume of the training engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
+from inpaintzoo.engine.ema import EMA
+from inpaintzoo.engine.trainer import train
+from inpaintzoo.errors import RunDirError
+
+TINY = [
+    "data=samples",
+    "encoder=cnn",
+    "encoder.width=8",
+    "encoder.bottleneck=16",
+    "decoder.width=8",
+    "train.limit=96",
+    "train.batch_size=16",
+    "train.val_fraction=0.25",
+    "train.grid_every=0",
+]
+
+
+def test_checkpoint_roundtrip_is_atomic_and_weights_only(tmp_path: Path) -> None:
+    path = tmp_path / "c.pt"
+    save_checkpoint({"w": torch.arange(3.0), "epoch": 2}, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
+    state = load_checkpoint(path)
+    assert state["epoch"] == 2 and torch.equal(state["w"], torch.arange(3.0))
+
+    class Evil:
+        def __reduce__(self):  # would run code if unpickled without weights_only
+            return (print, ("pwned",))
+
+    torch.save({"format_version": 1, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(RunDirError, match="cannot read checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    torch.save({"format_version": 99}, tmp_path / "future.pt")
+    with pytest.raises(RunDirError, match="format version 99"):
+        load_checkpoint(tmp_path / "future.pt")
+
+
+def test_architecture_mismatch_is_named() -> None:
+    with pytest.raises(RunDirError, match=r"'weight' is \(3, 2\) in the file, \(2, 2\) here"):
+        load_module_state(nn.Linear(2, 2), {"weight": torch.zeros(3, 2), "bias": torch.zeros(2)}, "model")
+    with pytest.raises(RunDirError, match="missing 'bias'"):
+        load_module_state(nn.Linear(2, 2), {"weight": torch.zeros(2, 2)}, "model")
+
+
+def test_ema_trails_the_model() -> None:
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    ema = EMA(model, decay=0.9)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)  # warm-up decay min(0.9, 1/10) = 0.1
+    assert ema.shadow.weight.item() == pytest.approx(0.9)
+    ema.updates = 100  # past the warm-up: the decay is 0.9
+    ema.update(model)
+    assert ema.shadow.weight.item() == pytest.approx(0.9 + 0.1 * 0.1)
+    assert not ema.shadow.weight.requires_grad
+    restored = EMA(model, decay=0.9)
+    restored.load_state_dict(ema.state_dict())
+    assert restored.updates == 101 and restored.shadow.weight.item() == pytest.approx(0.91)
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+
+
+def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    whole = train([*TINY, "train.epochs=2", f"train.out={tmp_path}", "train.name=whole"])
+    part = train([*TINY, "train.epochs=2", "train.max_steps=7", f"train.out={tmp_path}", "train.name=part"])
+    state = load_checkpoint(part / "checkpoints" / "last.pt")
+    assert state["step"] == 7 and state["epoch"] == 1 and state["position"] == 2  # 5 steps an epoch
+    train(["train.max_steps=0"], resume=part)
+    a, b = final_weights(whole), final_weights(part)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_resume_needs_a_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="not a run directory"):
+        train([], resume=tmp_path)
