@@ -1,0 +1,38 @@
+"""The LSTM cell nonlinearity shared by every recurrent density model (Row LSTM, Diagonal BiLSTM, flat LSTM).
+
+The models compute their gate pre-activations themselves (convolutions, embeddings, matmuls); only the
+elementwise update below runs here, so that one compiled kernel speeds up all of them.
+
+Semantics (the C++ op `torch.ops.inpaintzoo.lstm_cell(gates, c_prev) -> (h, c)` implements the same):
+
+- `gates`: float `(..., 4H)`, the pre-activations in the order `[i, f, g, o]` along the LAST dimension
+  (`i = gates[..., 0:H]`, `f = gates[..., H:2H]`, `g = gates[..., 2H:3H]`, `o = gates[..., 3H:4H]`);
+- `c_prev`: float `(..., H)`, the previous cell state, same leading dimensions;
+- `c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g)`, `h = sigmoid(o) * tanh(c)`; both `(..., H)`;
+- differentiable with respect to `gates` and `c_prev`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from inpaintzoo.ops.backend import extension_op
+
+
+def lstm_cell_reference(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pure-PyTorch cell: returns `(h, c)` (see the module docstring)."""
+    if gates.shape[-1] != 4 * c_prev.shape[-1]:
+        raise ValueError(f"gates end in {gates.shape[-1]} channels but c_prev in {c_prev.shape[-1]}: need 4x")
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h, c
+
+
+def lstm_cell(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(h, c)` from gate pre-activations `[i, f, g, o]`: the compiled op when built, else the reference."""
+    op = extension_op("lstm_cell")
+    if op is None:
+        return lstm_cell_reference(gates, c_prev)
+    h, c = op(gates.contiguous(), c_prev.contiguous())
+    return h, c

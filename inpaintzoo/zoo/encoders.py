@@ -1,0 +1,157 @@
+"""Context-encoder encoders: the masked image (RGB with the hole filled, plus the mask) to a code.
+
+Each encoder is a trunk from `blocks` (shrinking the image 8x) followed by the bottleneck: dropout,
+then one convolution that squeezes the whole feature map into `bottleneck` features (B, bottleneck, 1, 1)
+(a fully connected layer written as a convolution). `strided` instead reaches its bottleneck with a
+stride-4 convolution, so no layer is fully connected and larger images keep a spatial code.
+`bottleneck=0` skips the bottleneck and hands the trunk's feature map to the decoder.
+
+Dropout sits only in front of the bottleneck (where the parameters are), not after every convolution:
+batch norm already regularises the convolutions, and dropout there would fight it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from inpaintzoo.errors import UsageError
+from inpaintzoo.registry import Collection
+from inpaintzoo.zoo.blocks import (
+    Trunk,
+    inception_trunk,
+    norm_layer,
+    plain_trunk,
+    require_divisible,
+    resnet_trunk,
+    strided_trunk,
+    vgg_trunk,
+)
+
+components = Collection()
+
+
+class Encoder(nn.Module):
+    """A trunk and its bottleneck; `out_channels` and `out_size` describe the code for the decoder."""
+
+    def __init__(
+        self,
+        name: str,
+        trunk: Trunk,
+        image_size: int,
+        bottleneck: int,
+        dropout: float,
+        batch_norm: bool,
+        head_stride: int | None = None,
+    ) -> None:
+        super().__init__()
+        if bottleneck < 0:
+            raise UsageError(f"encoder {name!r}: bottleneck must be 0 (none) or positive, got {bottleneck}")
+        if not 0 <= dropout < 1:
+            raise UsageError(f"encoder {name!r}: dropout must be in [0, 1), got {dropout}")
+        size = image_size // trunk.reduction
+        self.trunk = trunk
+        if bottleneck == 0:
+            self.head: nn.Module = nn.Identity()
+            self.out_channels, self.out_size = trunk.out_channels, size
+        else:
+            kernel = head_stride or size  # the whole map: a fully connected layer
+            if size % kernel:
+                raise UsageError(
+                    f"encoder {name!r} needs an image size divisible by {trunk.reduction * kernel}, got {image_size}"
+                )
+            norm = "batch" if batch_norm else "none"
+            self.head = nn.Sequential(
+                nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+                nn.Conv2d(trunk.out_channels, bottleneck, kernel, stride=kernel, bias=not batch_norm),
+                norm_layer(norm, bottleneck),
+                nn.ReLU(inplace=True),
+            )
+            self.out_channels, self.out_size = bottleneck, size // kernel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x))
+
+
+def _norm(batch_norm: bool) -> str:
+    return "batch" if batch_norm else "none"
+
+
+@components("encoder", "cnn")
+def cnn(
+    in_channels: int,
+    image_size: int,
+    width: int = 64,
+    bottleneck: int = 512,
+    dropout: float = 0.5,
+    batch_norm: bool = True,
+) -> Encoder:
+    """Plain CNN, [conv3-conv3-maxpool]x3 and a fully connected bottleneck: the study's baseline."""
+    require_divisible(image_size, 8, "encoder 'cnn'")
+    trunk = plain_trunk(in_channels, width, _norm(batch_norm))
+    return Encoder("cnn", trunk, image_size, bottleneck, dropout, batch_norm)
+
+
+@components("encoder", "strided")
+def strided(
+    in_channels: int,
+    image_size: int,
+    width: int = 64,
+    bottleneck: int = 512,
+    dropout: float = 0.5,
+    batch_norm: bool = True,
+) -> Encoder:
+    """All-convolutional: stride-2 convolutions instead of pools, a stride-4 convolution to the bottleneck."""
+    require_divisible(image_size, 32 if bottleneck else 8, "encoder 'strided'")
+    trunk = strided_trunk(in_channels, width, _norm(batch_norm))
+    return Encoder("strided", trunk, image_size, bottleneck, dropout, batch_norm, head_stride=4)
+
+
+@components("encoder", "vgg")
+def vgg(
+    in_channels: int,
+    image_size: int,
+    width: int = 32,
+    bottleneck: int = 512,
+    dropout: float = 0.5,
+    batch_norm: bool = True,
+) -> Encoder:
+    """VGG for 32x32: ten 3x3 convolutions in stages of (2, 2, 3, 3), three pools, then the bottleneck."""
+    require_divisible(image_size, 8, "encoder 'vgg'")
+    trunk = vgg_trunk(in_channels, width, _norm(batch_norm))
+    return Encoder("vgg", trunk, image_size, bottleneck, dropout, batch_norm)
+
+
+@components("encoder", "resnet")
+def resnet(
+    in_channels: int,
+    image_size: int,
+    width: int = 32,
+    blocks: int = 2,
+    bottleneck: int = 512,
+    dropout: float = 0.5,
+    batch_norm: bool = True,
+) -> Encoder:
+    """ResNet for 32x32: a 3x3 stem, 4 stages of `blocks` residual blocks (ResNet-18's layout), the bottleneck."""
+    require_divisible(image_size, 8, "encoder 'resnet'")
+    trunk = resnet_trunk(in_channels, width, blocks, _norm(batch_norm))
+    return Encoder("resnet", trunk, image_size, bottleneck, dropout, batch_norm)
+
+
+@components("encoder", "inception")
+def inception(
+    in_channels: int,
+    image_size: int,
+    width: int = 32,
+    blocks: int = 1,
+    bottleneck: int = 512,
+    dropout: float = 0.5,
+    batch_norm: bool = True,
+) -> Encoder:
+    """Small GoogLeNet for 32x32: a 3x3 stem and 3 stages of inception blocks with pools, then the bottleneck."""
+    require_divisible(image_size, 8, "encoder 'inception'")
+    trunk = inception_trunk(in_channels, width, blocks, _norm(batch_norm))
+    return Encoder("inception", trunk, image_size, bottleneck, dropout, batch_norm)
+
+
+inpaintzoo_register = components.hook()

@@ -1,0 +1,399 @@
+"""Training objectives for context encoders: L2 alone, or L2 joined with a GAN, WGAN or WGAN-GP adversary.
+
+An objective owns one training step (see docs/plugins.md): it makes the optimisers in `configure` and
+performs the updates in `step`. The adversarial ones minimise `alpha * L_rec + (1 - alpha) * L_adv`
+for the generator and alternate with critic updates; what the critic sees comes from
+`model.judged(...)` (the whole image with the prediction pasted, or the patch alone).
+
+Defaults and why:
+
+- `gan`: alpha 0.999 (Pathak et al.'s context encoder), Adam(0.5, 0.999) as DCGAN, soft noisy labels
+  (real ~ U[0.9, 1.1], fake ~ U[0, 0.2]) with 5% flipped, the non-saturating generator loss.
+- `wgan`: alpha 0.99 (a clipped critic's scores are ~1e-2, so its gradient needs a larger share),
+  weight clipping at 0.01, 10 critic steps per generator step, RMSProp (momentum would destabilise
+  the clipped critic, as the WGAN paper observes).
+- `wgan-gp`: alpha 0.999 (an unclipped critic's scores are of the order of the BCE loss), gradient
+  penalty 10, 5 critic steps per generator step, Adam(0.5, 0.9); the critic must not use batch norm.
+
+Learning rates come from the engine (`train.lr`, `train.disc_lr`; the WGAN paper used 5e-5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inpaintzoo.errors import UsageError
+from inpaintzoo.registry import Collection
+
+if TYPE_CHECKING:
+    from inpaintzoo.context_encoder import ContextEncoder
+
+components = Collection()
+
+
+def sample_labels(
+    n: int,
+    real: bool,
+    real_range: tuple[float, float] = (0.9, 1.1),
+    fake_range: tuple[float, float] = (0.0, 0.2),
+    flip_rate: float = 0.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Soft, noisy discriminator targets for `n` examples that are all real (or all fake).
+
+    Each target is drawn uniformly from its class's range; with probability `flip_rate` an example
+    gets the other class's target instead, so the discriminator never becomes fully certain.
+    """
+    where = generator.device if generator is not None else device
+    flipped = torch.rand(n, generator=generator, device=where) < flip_rate
+    as_real = flipped ^ real
+    u = torch.rand(n, generator=generator, device=where)
+    real_targets = real_range[0] + u * (real_range[1] - real_range[0])
+    fake_targets = fake_range[0] + u * (fake_range[1] - fake_range[0])
+    return torch.where(as_real, real_targets, fake_targets).to(device if device is not None else where)
+
+
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """WGAN-GP's penalty: mean of (||grad_x critic(x)|| - 1)^2 at random points between real and fake."""
+    where = generator.device if generator is not None else real.device
+    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device=where).to(real.device, real.dtype)
+    between = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Within the block, `module`'s parameters take no gradients (a backward for the other player skips it)."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _check_range(name: str, value: float, low: float, high: float, key: str) -> None:
+    if not low <= value <= high:
+        raise UsageError(f"loss {name!r}: {key} must be in [{low}, {high}], got {value}")
+
+
+def _check_positive(name: str, value: float, key: str) -> None:
+    if value <= 0:
+        raise UsageError(f"loss {name!r}: {key} must be positive, got {value}")
+
+
+class NotConfiguredError(RuntimeError):
+    """`step` was called before `configure` made the optimisers (an engine bug, not a user error)."""
+
+
+class _Objective:
+    name = "objective"
+    uses_discriminator = False
+
+    def __init__(self) -> None:
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def optimizer(self, role: str) -> torch.optim.Optimizer:
+        try:
+            return self.optimizers[role]
+        except KeyError:
+            raise NotConfiguredError(f"loss {self.name!r}: call configure() before step()") from None
+
+
+@components("loss", "l2")
+class L2(_Objective):
+    """Reconstruction only: the overlap-weighted L2 of the patch, optimised with Adam."""
+
+    name = "l2"
+    uses_discriminator = False
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 0.0) -> None:
+        super().__init__()
+        _check_range(self.name, beta1, 0.0, 1.0, "beta1")
+        _check_range(self.name, beta2, 0.0, 1.0, "beta2")
+        self.betas = (beta1, beta2)
+        self.weight_decay = weight_decay
+
+    def configure(
+        self, model: ContextEncoder, discriminator: nn.Module | None, lr: float, disc_lr: float
+    ) -> dict[str, torch.optim.Optimizer]:
+        adam = torch.optim.Adam(model.parameters(), lr=lr, betas=self.betas, weight_decay=self.weight_decay)
+        self.optimizers = {"generator": adam}
+        return self.optimizers
+
+    def step(
+        self,
+        model: ContextEncoder,
+        discriminator: nn.Module | None,
+        images: torch.Tensor,
+        mask: torch.Tensor,
+        judge: str,
+        step: int,
+    ) -> dict[str, float]:
+        optimizer = self.optimizer("generator")
+        model.train()
+        loss = model.reconstruction_loss(model(images, mask), images, mask)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item()}
+
+
+class Adversarial(_Objective):
+    """Alternating critic and generator updates; subclasses give the losses and the optimiser.
+
+    Each `step` call makes one critic update; the generator is updated on the calls where
+    `(step + 1) % n_critic == 0` (every call when `n_critic` is 1), `step` counting from 0.
+    """
+
+    uses_discriminator = True
+
+    def __init__(self, alpha: float, n_critic: int = 1) -> None:
+        super().__init__()
+        _check_range(self.name, alpha, 0.0, 1.0, "alpha")
+        if n_critic < 1:
+            raise UsageError(f"loss {self.name!r}: n_critic must be at least 1, got {n_critic}")
+        self.alpha = alpha
+        self.n_critic = n_critic
+
+    # what subclasses provide
+    def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def critic_loss(
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def generator_adversarial_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def check_critic(self, critic: nn.Module) -> None:
+        """Reject a discriminator this objective cannot train (hook for subclasses)."""
+
+    def after_critic_update(self, critic: nn.Module) -> None:
+        """Constrain the critic after its optimiser step (hook for subclasses)."""
+
+    # the shared schedule
+    def configure(
+        self, model: ContextEncoder, discriminator: nn.Module | None, lr: float, disc_lr: float
+    ) -> dict[str, torch.optim.Optimizer]:
+        if discriminator is None:
+            raise UsageError(f"loss {self.name!r} needs a discriminator: choose one with disc=dcgan (or vgg, ...)")
+        self.check_critic(discriminator)
+        self.optimizers = {
+            "generator": self.make_optimizer(model.parameters(), lr),
+            "discriminator": self.make_optimizer(discriminator.parameters(), disc_lr if disc_lr > 0 else lr),
+        }
+        return self.optimizers
+
+    def updates_generator(self, step: int) -> bool:
+        return (step + 1) % self.n_critic == 0
+
+    def step(
+        self,
+        model: ContextEncoder,
+        discriminator: nn.Module | None,
+        images: torch.Tensor,
+        mask: torch.Tensor,
+        judge: str,
+        step: int,
+    ) -> dict[str, float]:
+        if discriminator is None:
+            raise UsageError(f"loss {self.name!r} needs a discriminator: choose one with disc=dcgan (or vgg, ...)")
+        model.train()
+        discriminator.train()
+        if self.updates_generator(step):
+            patch = model(images, mask)
+            logs = self.critic_step(model, discriminator, images, mask, patch, judge)
+            logs.update(self.generator_step(model, discriminator, images, mask, patch, judge))
+        else:
+            with torch.no_grad():
+                patch = model(images, mask)
+                reconstruction = model.reconstruction_loss(patch, images, mask)
+            logs = self.critic_step(model, discriminator, images, mask, patch, judge)
+            logs["loss"] = reconstruction.item()
+        return logs
+
+    def critic_step(
+        self,
+        model: ContextEncoder,
+        critic: nn.Module,
+        images: torch.Tensor,
+        mask: torch.Tensor,
+        patch: torch.Tensor,
+        judge: str,
+    ) -> dict[str, float]:
+        """One critic update on real and (detached) fake examples, judged as separate batches."""
+        optimizer = self.optimizer("discriminator")
+        real = model.judged(images, mask, None, judge)
+        fake = model.judged(images, mask, patch.detach(), judge)
+        loss, logs = self.critic_loss(critic, real, fake)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        self.after_critic_update(critic)
+        return {"d_loss": loss.item(), **logs}
+
+    def generator_step(
+        self,
+        model: ContextEncoder,
+        critic: nn.Module,
+        images: torch.Tensor,
+        mask: torch.Tensor,
+        patch: torch.Tensor,
+        judge: str,
+    ) -> dict[str, float]:
+        """One generator update on alpha * L_rec + (1 - alpha) * L_adv; the critic is frozen meanwhile."""
+        optimizer = self.optimizer("generator")
+        with frozen(critic):
+            reconstruction = model.reconstruction_loss(patch, images, mask)
+            adversarial = self.generator_adversarial_loss(critic(model.judged(images, mask, patch, judge)))
+            total = self.alpha * reconstruction + (1 - self.alpha) * adversarial
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+        return {"loss": reconstruction.item(), "g_adv": adversarial.item()}
+
+
+@components("loss", "gan")
+class GAN(Adversarial):
+    """L2 + GAN: BCE discriminator with soft, noisy, flipped labels; non-saturating generator loss."""
+
+    name = "gan"
+
+    def __init__(
+        self,
+        alpha: float = 0.999,
+        flip_rate: float = 0.05,
+        real_low: float = 0.9,
+        real_high: float = 1.1,
+        fake_low: float = 0.0,
+        fake_high: float = 0.2,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+    ) -> None:
+        super().__init__(alpha)
+        _check_range(self.name, flip_rate, 0.0, 1.0, "flip_rate")
+        _check_range(self.name, beta1, 0.0, 1.0, "beta1")
+        _check_range(self.name, beta2, 0.0, 1.0, "beta2")
+        if real_low > real_high or fake_low > fake_high:
+            raise UsageError(f"loss {self.name!r}: label ranges need real_low <= real_high and fake_low <= fake_high")
+        self.flip_rate = flip_rate
+        self.real_range = (real_low, real_high)
+        self.fake_range = (fake_low, fake_high)
+        self.betas = (beta1, beta2)
+        #: random source of the labels (None: torch's global generator, seeded by the engine)
+        self.generator: torch.Generator | None = None
+
+    def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=lr, betas=self.betas)
+
+    def labels(self, n: int, real: bool, device: torch.device) -> torch.Tensor:
+        return sample_labels(n, real, self.real_range, self.fake_range, self.flip_rate, self.generator, device)
+
+    def critic_loss(
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        real_scores, fake_scores = critic(real), critic(fake)  # separate batches: separate batch statistics
+        loss = F.binary_cross_entropy_with_logits(
+            real_scores, self.labels(len(real), True, real.device)
+        ) + F.binary_cross_entropy_with_logits(fake_scores, self.labels(len(fake), False, fake.device))
+        with torch.no_grad():
+            d_real, d_fake = torch.sigmoid(real_scores).mean(), torch.sigmoid(fake_scores).mean()
+        logs = {"d_real": d_real.item(), "d_fake": d_fake.item()}
+        return loss, logs
+
+    def generator_adversarial_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        """-log D(G(x)): maximise the discriminator's belief in the fake (strong gradients early on)."""
+        return F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores))
+
+
+class _Wasserstein(Adversarial):
+    """Critic scores without a sigmoid; the critic maximises E[D(real)] - E[D(fake)], the generator E[D(fake)]."""
+
+    def wasserstein_terms(
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        estimate = critic(real).mean() - critic(fake).mean()
+        return -estimate, {"wasserstein": estimate.item()}
+
+    def generator_adversarial_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        return -fake_scores.mean()
+
+
+@components("loss", "wgan")
+class WGAN(_Wasserstein):
+    """L2 + WGAN: weight-clipped critic, n_critic critic steps per generator step, RMSProp."""
+
+    name = "wgan"
+
+    def __init__(self, alpha: float = 0.99, clip: float = 0.01, n_critic: int = 10) -> None:
+        super().__init__(alpha, n_critic)
+        _check_positive(self.name, clip, "clip")
+        self.clip = clip
+
+    def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        return torch.optim.RMSprop(params, lr=lr)
+
+    def critic_loss(
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.wasserstein_terms(critic, real, fake)
+
+    @torch.no_grad()
+    def after_critic_update(self, critic: nn.Module) -> None:
+        """Keep every critic weight in [-clip, clip]: a crude Lipschitz bound."""
+        for p in critic.parameters():
+            p.clamp_(-self.clip, self.clip)
+
+
+@components("loss", "wgan-gp")
+class WGANGP(_Wasserstein):
+    """L2 + WGAN-GP: gradient penalty instead of clipping, Adam(0.5, 0.9); needs a critic without batch norm."""
+
+    name = "wgan-gp"
+
+    def __init__(
+        self, alpha: float = 0.999, gp_weight: float = 10.0, n_critic: int = 5, beta1: float = 0.5, beta2: float = 0.9
+    ) -> None:
+        super().__init__(alpha, n_critic)
+        if gp_weight < 0:
+            raise UsageError(f"loss {self.name!r}: gp_weight must be 0 or more, got {gp_weight}")
+        _check_range(self.name, beta1, 0.0, 1.0, "beta1")
+        _check_range(self.name, beta2, 0.0, 1.0, "beta2")
+        self.gp_weight = gp_weight
+        self.betas = (beta1, beta2)
+
+    def check_critic(self, critic: nn.Module) -> None:
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
+            raise UsageError(
+                "loss 'wgan-gp' penalises each example's gradient, which batch norm couples across the batch: "
+                "use a critic without it (disc.norm=layer or disc.norm=none)"
+            )
+
+    def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=lr, betas=self.betas)
+
+    def critic_loss(
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, logs = self.wasserstein_terms(critic, real, fake)
+        penalty = gradient_penalty(critic, real, fake)
+        logs["gp"] = penalty.item()
+        return loss + self.gp_weight * penalty, logs
+
+
+inpaintzoo_register = components.hook()

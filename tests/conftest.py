@@ -1,0 +1,36 @@
+"""Fixtures shared by the whole suite. Keep each one small, fast and deterministic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def cifar_root() -> Path:
+    """The real CIFAR-10 batches folder ($INPAINTZOO_DATA or ../shared/data/...); skips where absent."""
+    from inpaintzoo.data.cifar10 import find_cifar10_root
+
+    root = find_cifar10_root()
+    if root is None or not (root / "test_batch").is_file():
+        pytest.skip("CIFAR-10 batches not found: set INPAINTZOO_DATA or put cifar-10-batches-py in ../shared/data")
+    return root
+
+
+@pytest.fixture
+def tiny_images() -> torch.Tensor:
+    """Four 16x16 RGB images in [0, 1], the same on every run: smooth gradients with a little seeded noise."""
+    generator = torch.Generator().manual_seed(1234)
+    ramp = torch.linspace(0, 1, 16)
+    base = torch.stack(
+        [
+            ramp[None, :].expand(16, 16),  # red grows to the right
+            ramp[:, None].expand(16, 16),  # green grows downwards
+            (ramp[None, :] + ramp[:, None]).div(2),  # blue along the diagonal
+        ]
+    )
+    shifts = torch.tensor([0.0, 0.1, -0.1, 0.2])[:, None, None, None]
+    noise = torch.rand(4, 3, 16, 16, generator=generator) * 0.1
+    return (base[None] * 0.8 + shifts + noise).clamp(0, 1)
