@@ -31,6 +31,7 @@ class TrainSettings:
 
     epochs: int = 10
     max_steps: int = 0  # stop after this many optimiser steps in total (0: no limit)
+    max_minutes: float = 0.0  # stop after this much training time in this process (0: no limit)
     batch_size: int = 64  # per process
     lr: float = 5e-4
     disc_lr: float = 0.0  # discriminator learning rate (0: same as lr)
@@ -264,6 +265,8 @@ def validate(config: Mapping[str, Any]) -> None:
     for key in ("max_steps", "limit", "patience", "grid_every"):
         if train[key] < 0:
             raise UsageError(f"train.{key} must be 0 or more, got {train[key]}")
+    if train["max_minutes"] < 0:
+        raise UsageError(f"train.max_minutes must be 0 or more, got {train['max_minutes']}")
     if train["lr"] <= 0:
         raise UsageError(f"train.lr must be positive, got {train['lr']}")
     if not 0 <= train["ema"] < 1:

@@ -260,6 +260,7 @@ class Trainer:
             self.resume()
         else:
             self.create_run_dir()
+        self.started = time.perf_counter()
         if on_start is not None:
             on_start(self.run_dir)
         s = self.settings
@@ -295,7 +296,11 @@ class Trainer:
         return self.run_dir
 
     def out_of_steps(self) -> bool:
-        return bool(self.settings["max_steps"]) and self.step >= self.settings["max_steps"]
+        """True once `train.max_steps` or the `train.max_minutes` budget is used up."""
+        if self.settings["max_steps"] and self.step >= self.settings["max_steps"]:
+            return True
+        budget = self.settings["max_minutes"] * 60
+        return bool(budget) and time.perf_counter() - self.started >= budget
 
     def end_epoch(self, rate: float) -> None:
         self.epoch += 1
