@@ -83,8 +83,14 @@ def psnr(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float:
     return psnr_from_mse(hole_mse(pred, truth, mask))
 
 
-def _gaussian_window(device: torch.device) -> torch.Tensor:
-    taps = torch.arange(SSIM_WINDOW, dtype=torch.float64, device=device) - (SSIM_WINDOW - 1) / 2
+def ssim_window_size(height: int, width: int) -> int:
+    """11, or for images smaller than that the largest odd size that fits (so tiny test images still work)."""
+    size = min(SSIM_WINDOW, height, width)
+    return size if size % 2 else size - 1
+
+
+def _gaussian_window(size: int, device: torch.device) -> torch.Tensor:
+    taps = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2
     window = torch.exp(-(taps**2) / (2 * SSIM_SIGMA**2))
     return window / window.sum()
 
@@ -92,12 +98,8 @@ def _gaussian_window(device: torch.device) -> torch.Tensor:
 def ssim_per_image(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """SSIM of each whole image, `(B,)` float64; see `ssim` for the definition."""
     _check(pred, truth)
-    if min(pred.shape[-2:]) < SSIM_WINDOW:
-        raise UsageError(
-            f"ssim needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {tuple(pred.shape[-2:])}"
-        )
     x, y = pred.double() * 255, truth.double() * 255
-    window = _gaussian_window(x.device)
+    window = _gaussian_window(ssim_window_size(*x.shape[-2:]), x.device)
     channels = x.shape[1]
     rows, cols = window.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), window.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
 
@@ -121,7 +123,8 @@ def ssim(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor | None = No
     `SSIM = (2 mu_x mu_y + C1)(2 cov_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(var_x + var_y + C2))` with
     `C1 = (0.01 * 255)^2`, `C2 = (0.03 * 255)^2`, evaluated only where the window fits inside the
     image (a 32x32 image gives a 22x22 map). The map is averaged over positions and the three
-    channels per image, then over images. `mask` is accepted for a uniform signature and ignored.
+    channels per image, then over images. Images smaller than 11 pixels use the largest odd window
+    that fits (same sigma). `mask` is accepted for a uniform signature and ignored.
     """
     return float(ssim_per_image(pred, truth).mean())
 

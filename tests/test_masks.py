@@ -84,9 +84,9 @@ def test_brush_strokes_are_thin_random_and_never_empty() -> None:
 
 
 def test_brush_width_and_stroke_count_set_the_coverage() -> None:
-    thin = BrushMask(32, width=1)(100, seeded(0)).float().mean()
-    thick = BrushMask(32, width=5)(100, seeded(0)).float().mean()
-    more = BrushMask(32, width=1, strokes=6)(100, seeded(0)).float().mean()
+    thin = BrushMask(32, width=1)(48, seeded(0)).float().mean()
+    thick = BrushMask(32, width=5)(48, seeded(0)).float().mean()
+    more = BrushMask(32, width=1, strokes=6)(48, seeded(0)).float().mean()
     assert thick > 2 * thin and more > 1.5 * thin
 
 
@@ -142,6 +142,16 @@ def test_box_mask_and_mask_box() -> None:
     assert mask_box(ell) is None
     assert mask_box(torch.zeros(1, 1, 8, 8, dtype=torch.bool)) is None
     assert mask_box(box_mask(8, (1, 2, 3, 4))) == (1, 2, 3, 4)
+
+
+def test_masks_of_non_square_images(tmp_path: Path) -> None:
+    wide = box_mask((4, 6), (1, 3, 2, 3))
+    assert wide.shape == (1, 1, 4, 6) and int(wide.sum()) == 6 and mask_box(wide) == (1, 3, 2, 3)
+    with pytest.raises(UsageError, match="does not fit in a 6x4 image"):
+        box_mask((4, 6), (0, 4, 1, 3))
+    drawing = np.zeros((4, 6), dtype=np.uint8)
+    drawing[1:3, 3:6] = 255
+    assert torch.equal(load_mask(save_mask_png(tmp_path / "wide.png", drawing), torch.Size([4, 6])), wide)
 
 
 def save_mask_png(path: Path, array: np.ndarray) -> Path:

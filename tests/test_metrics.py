@@ -83,28 +83,38 @@ def test_ssim_of_flat_images_by_hand() -> None:
     assert ssim(x, y) == pytest.approx((2 * a * b + c1) / (a**2 + b**2 + c1), rel=1e-6)  # float32 inputs
 
 
-def test_ssim_matches_the_formula_on_one_window() -> None:
-    """An 11x11 image has exactly one window position: compare with the weighted statistics in numpy."""
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (1, 3, 11, 11)).astype(np.float64)
-    y = np.clip(x + rng.normal(0, 20, x.shape), 0, 255).round()
-    taps = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5**2))
+def numpy_ssim_one_window(x: np.ndarray, y: np.ndarray) -> float:
+    """SSIM of (3, n, n) images of 0-255 levels whose size equals the window: one position only."""
+    n = x.shape[-1]
+    taps = np.exp(-((np.arange(n) - (n - 1) / 2) ** 2) / (2 * 1.5**2))
     w = np.outer(taps, taps) / np.outer(taps, taps).sum()
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     values = []
-    for c in range(3):
-        xc, yc = x[0, c], y[0, c]
+    for xc, yc in zip(x, y):
         mx, my = (w * xc).sum(), (w * yc).sum()
         vx, vy = (w * (xc - mx) ** 2).sum(), (w * (yc - my) ** 2).sum()
         cov = (w * (xc - mx) * (yc - my)).sum()
         values.append((2 * mx * my + c1) * (2 * cov + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+    return float(np.mean(values))
+
+
+@pytest.mark.parametrize("size", [11, 7])
+def test_ssim_matches_the_formula_on_one_window(size: int) -> None:
+    """An 11x11 image has exactly one window position (smaller images get the largest odd window)."""
+    rng = np.random.default_rng(size)
+    x = rng.integers(0, 256, (1, 3, size, size)).astype(np.float64)
+    y = np.clip(x + rng.normal(0, 20, x.shape), 0, 255).round()
     got = ssim(torch.from_numpy(x / 255), torch.from_numpy(y / 255))
-    assert got == pytest.approx(float(np.mean(values)), rel=1e-9)
+    assert got == pytest.approx(numpy_ssim_one_window(x[0], y[0]), rel=1e-9)
 
 
-def test_ssim_needs_room_for_its_window() -> None:
-    with pytest.raises(UsageError, match="11x11"):
-        ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+def test_ssim_averages_window_positions() -> None:
+    """A 12x11 image has two window positions: SSIM is the mean of the two one-window values."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (1, 3, 12, 11)).astype(np.float64)
+    y = rng.integers(0, 256, (1, 3, 12, 11)).astype(np.float64)
+    expected = (numpy_ssim_one_window(x[0, :, :11], y[0, :, :11]) + numpy_ssim_one_window(x[0, :, 1:], y[0, :, 1:])) / 2
+    assert ssim(torch.from_numpy(x / 255), torch.from_numpy(y / 255)) == pytest.approx(expected, rel=1e-9)
 
 
 def test_metrics_check_shapes() -> None:

@@ -10,6 +10,7 @@ mask itself as a fourth channel (`model_input`), so it is never blind to where t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -41,12 +42,21 @@ def _device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
 
 
-def box_mask(image_size: int, box: Box) -> torch.Tensor:
-    """A `(1, 1, S, S)` bool mask that is True inside `box`."""
+def _height_width(image_size: int | Sequence[int]) -> tuple[int, int]:
+    """`S` means `S x S`; a pair is `(height, width)` (density models fill non-square images)."""
+    if isinstance(image_size, int):
+        return image_size, image_size
+    height, width = (int(v) for v in image_size)
+    return height, width
+
+
+def box_mask(image_size: int | Sequence[int], box: Box) -> torch.Tensor:
+    """A `(1, 1, H, W)` bool mask that is True inside `box`; `image_size` is `S` or `(H, W)`."""
+    height, width = _height_width(image_size)
     top, left, h, w = box
-    if h < 1 or w < 1 or top < 0 or left < 0 or top + h > image_size or left + w > image_size:
-        raise UsageError(f"box {box} (top, left, height, width) does not fit in a {image_size}x{image_size} image")
-    mask = torch.zeros(1, 1, image_size, image_size, dtype=torch.bool)
+    if h < 1 or w < 1 or top < 0 or left < 0 or top + h > height or left + w > width:
+        raise UsageError(f"box {box} (top, left, height, width) does not fit in a {width}x{height} image")
+    mask = torch.zeros(1, 1, height, width, dtype=torch.bool)
     mask[..., top : top + h, left : left + w] = True
     return mask
 
@@ -196,18 +206,19 @@ def model_input(
     return torch.cat((fill_hole(images, mask, fill, generator), mask.to(images.dtype)), 1)
 
 
-def load_mask(path: str | Path, image_size: int) -> torch.Tensor:
-    """A mask drawn as an image file (white = hole, black = keep), as `(1, 1, S, S)` bool.
+def load_mask(path: str | Path, image_size: int | Sequence[int]) -> torch.Tensor:
+    """A mask drawn as an image file (white = hole, black = keep), as `(1, 1, H, W)` bool.
 
     Pixels brighter than mid-gray are the hole; transparent pixels count as black. The file must be
-    exactly `image_size x image_size`, and must leave some of the image as context.
+    exactly the images' size (`image_size`: `S` or `(H, W)`) and must leave some of the image as context.
     """
     from inpaintzoo.data.io import load_image_uint8
 
+    height, width = _height_width(image_size)
     pixels = load_image_uint8(path, background=0)
-    if tuple(pixels.shape[-2:]) != (image_size, image_size):
+    if tuple(pixels.shape[-2:]) != (height, width):
         h, w = pixels.shape[-2:]
-        raise DataError(f"mask {path} is {w}x{h} pixels but the images are {image_size}x{image_size}; resize the mask")
+        raise DataError(f"mask {path} is {w}x{h} pixels but the images are {width}x{height}; resize the mask")
     hole = pixels.float().mean(0) > 127.5
     if not hole.any():
         raise DataError(f"mask {path} has no hole: paint the region to fill white (255) on black")
