@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -157,6 +158,13 @@ def train(
     run_dir = trainer.fit(
         resume=resume is not None, on_start=lambda path: err_console.print(f"run directory: [bold]{path}[/]")
     )
+    if trainer.stop_signal is not None:
+        name = signal.Signals(trainer.stop_signal).name
+        err_console.print(
+            f"stopped by {name} at step {trainer.step}; checkpoint written. Continue with: "
+            f"inpaintzoo train --resume {run_dir}"
+        )
+        sys.exit(128 + trainer.stop_signal)
     err_console.print(f"done: {run_dir} (config.json, metrics.jsonl, checkpoints/, grid.png, curves.png)")
 
 

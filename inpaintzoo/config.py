@@ -42,6 +42,7 @@ class TrainSettings:
     limit: int = 0  # use at most this many training images (0: all)
     augment: bool = False  # the study's colour jitter and blur
     seed: int = 0
+    max_rollbacks: int = 3  # times a diverging run goes back to its last good checkpoint (halving lr)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     out: str = "runs"  # parent folder of run directories
     name: str = ""  # run directory name (empty: derived from the components and a timestamp)
@@ -262,7 +263,7 @@ def validate(config: Mapping[str, Any]) -> None:
     for key in ("epochs", "batch_size"):
         if train[key] < 1:
             raise UsageError(f"train.{key} must be at least 1, got {train[key]}")
-    for key in ("max_steps", "limit", "patience", "grid_every"):
+    for key in ("max_steps", "limit", "patience", "grid_every", "max_rollbacks"):
         if train[key] < 0:
             raise UsageError(f"train.{key} must be 0 or more, got {train[key]}")
     if train["max_minutes"] < 0:

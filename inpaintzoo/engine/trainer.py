@@ -9,10 +9,14 @@ so `resume` continues exactly where the run stopped.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +26,54 @@ from inpaintzoo.config import save_config
 from inpaintzoo.data.augment import Augment
 from inpaintzoo.engine.build import Models, build_dataset, build_mask, build_models, image_size, resolve_device
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
+from inpaintzoo.engine.distributed import Distributed
 from inpaintzoo.engine.ema import EMA
 from inpaintzoo.engine.progress import Progress
-from inpaintzoo.errors import RunDirError, UsageError
+from inpaintzoo.errors import InpaintzooError, RunDirError, UsageError
 from inpaintzoo.metrics import MetricAccumulator
 from inpaintzoo.registry import Registry
 from inpaintzoo.viz import save_curves, save_grid
 
 LOG_EVERY = 25  # steps between step records in metrics.jsonl
 PREVIEW = 8  # images in each PNG grid
+ROLLBACK_LR_FACTOR = 0.5  # learning-rate factor after each rollback from a divergence
+
+
+class Diverged(Exception):
+    """A NaN or Inf appeared in a loss or the weights (handled inside the loop by a rollback)."""
+
+
+class DivergedError(InpaintzooError):
+    """Training kept diverging after the allowed rollbacks."""
+
+
+def weights_finite(state: dict[str, Any]) -> bool:
+    """Every floating-point tensor of the model, discriminator and EMA weights is finite."""
+    for key in ("model", "discriminator", "ema_weights"):
+        for tensor in (state.get(key) or {}).values():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return False
+    return True
+
+
+@contextmanager
+def stop_signals(trainer: Trainer) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the trainer to stop after the current step; a second SIGINT interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if trainer.stop_signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_signal = signum
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def run_name(config: dict[str, Any]) -> str:
@@ -63,9 +106,12 @@ class Trainer:
             registry = default_registry()
         self.config = config
         self.settings = config["train"]
-        self.progress = progress
-        self.device = resolve_device(self.settings["device"])
-        self.run_dir = run_dir or Path(self.settings["out"]) / (self.settings["name"] or run_name(config))
+        device = resolve_device(self.settings["device"])
+        self.dist = Distributed.from_env(device)
+        self.device = self.dist.device_for(device)
+        self.progress = progress and self.dist.is_main
+        name = run_dir or Path(self.settings["out"]) / (self.settings["name"] or run_name(config))
+        self.run_dir = Path(self.dist.from_main(str(name)))  # one timestamped name for every process
         self.ckpt_dir = self.run_dir / "checkpoints"
 
         torch.manual_seed(self.settings["seed"])
@@ -79,6 +125,11 @@ class Trainer:
         else:
             disc_lr = self.settings["disc_lr"] or self.settings["lr"]
             self.optimizers = self.models.objective.configure(self.model, self.disc, self.settings["lr"], disc_lr)
+        for module in (self.model, self.disc):
+            if module is not None:
+                self.dist.broadcast_module(module)
+        for opt in self.optimizers.values():
+            self.dist.average_gradients_before_step(opt)
         self.schedulers = {
             k: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.settings["lr_decay"])
             for k, opt in self.optimizers.items()
@@ -100,28 +151,37 @@ class Trainer:
                 f"data.{config['data']['name']} gives {self.train_images.shape[-1]}px images but data.image_size="
                 f"{image_size(config)}"
             )
-        self.steps_per_epoch = math.ceil(len(self.train_images) / self.settings["batch_size"])
+        self.global_batch = self.settings["batch_size"] * self.dist.world
+        self.steps_per_epoch = math.ceil(len(self.train_images) / self.global_batch)
 
         self.epoch = 0  # epochs completed
         self.step = 0  # optimiser steps taken
         self.position = 0  # batches done in the current epoch
         self.best: float = math.inf
         self.stale = 0  # epochs since the best validation score
+        self.rollbacks = 0  # times the run went back to its last good state after diverging
+        self.good_state: dict[str, Any] | None = None  # that state, in memory
+        self.stop_signal: int | None = None  # SIGINT/SIGTERM received: stop after this step
         self.mask_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 1)
         self.aug_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 2)
 
     # -- run directory ----------------------------------------------------------------------------
 
     def create_run_dir(self) -> None:
-        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+        exists = self.run_dir.exists() and any(self.run_dir.iterdir())
+        self.dist.barrier()  # every process looks before the main process creates it
+        if exists:
             raise RunDirError(
                 f"run directory {self.run_dir} already exists: continue it with --resume {self.run_dir}, "
                 "or choose another train.name"
             )
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.config, self.run_dir / "config.json")
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.run_dir / "config.json")
 
     def log(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -148,6 +208,7 @@ class Trainer:
             "position": self.position,
             "best": self.best,
             "stale": self.stale,
+            "rollbacks": self.rollbacks,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -169,9 +230,19 @@ class Trainer:
         self.aug_rng.set_state(state["rng"]["augment"])
         self.epoch, self.step, self.position = state["epoch"], state["step"], state["position"]
         self.best, self.stale = state["best"], state["stale"]
+        self.rollbacks = state.get("rollbacks", 0)
 
     def save(self, name: str = "last.pt") -> None:
-        save_checkpoint(self.state_dict(), self.ckpt_dir / name)
+        """Checkpoint (main process) and remember the state as the last good one (every process).
+
+        A state with a NaN or Inf weight is never written: it triggers a rollback instead.
+        """
+        state = self.state_dict()
+        if not weights_finite(state):
+            raise Diverged("non-finite weights")
+        self.good_state = copy.deepcopy(state)
+        if self.dist.is_main:
+            save_checkpoint(state, self.ckpt_dir / name)
 
     def resume(self) -> None:
         state = load_checkpoint(self.ckpt_dir / "last.pt")
@@ -182,7 +253,9 @@ class Trainer:
                 "only train.* settings may change on --resume"
             )
         self.load_state_dict(state)
-        save_config(self.config, self.run_dir / "config.json")
+        self.good_state = state
+        if self.dist.is_main:
+            save_config(self.config, self.run_dir / "config.json")
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -252,48 +325,84 @@ class Trainer:
     # -- loop -------------------------------------------------------------------------------------
 
     def fit(self, resume: bool = False, on_start: Callable[[Path], None] | None = None) -> Path:
-        """Train until `train.epochs`, `train.max_steps` or early stopping; returns the run directory.
+        """Train until `train.epochs`, `train.max_steps`, `train.max_minutes`, early stopping or a signal.
 
         `on_start` is called with the run directory once it is created (or its checkpoint loaded).
+        SIGINT/SIGTERM finish the current step, write a checkpoint and return (`stop_signal` says which).
         """
         if resume:
             self.resume()
         else:
             self.create_run_dir()
+            self.good_state = copy.deepcopy(self.state_dict())
         self.started = time.perf_counter()
         if on_start is not None:
             on_start(self.run_dir)
         s = self.settings
-        batch = s["batch_size"]
-        with Progress(enabled=self.progress) as bar:
-            while self.epoch < s["epochs"] and not self.out_of_steps():
+        with stop_signals(self), Progress(enabled=self.progress) as bar:
+            while self.epoch < s["epochs"] and not self.should_stop():
                 order = self.epoch_order(self.epoch)
                 task = bar.task(
                     f"epoch {self.epoch + 1}/{s['epochs']}", total=self.steps_per_epoch, completed=self.position
                 )
                 started, seen = time.perf_counter(), 0
-                while self.position < self.steps_per_epoch and not self.out_of_steps():
-                    idx = order[self.position * batch : (self.position + 1) * batch]
-                    images = to_float(self.train_images[idx], self.device)
-                    logs = self.train_step(images)
-                    if not all(math.isfinite(v) for v in logs.values()):
-                        raise RuntimeError(f"training diverged at step {self.step}: {logs}")
-                    self.step += 1
-                    self.position += 1
-                    seen += len(idx)
-                    rate = seen / max(time.perf_counter() - started, 1e-9)
-                    bar.advance(task, info="  ".join(f"{k} {v:.4g}" for k, v in logs.items()) + f"  {rate:.0f} img/s")
-                    if self.step % LOG_EVERY == 0:
-                        self.log({"kind": "step", "epoch": self.epoch + 1, "step": self.step, **logs})
-                if self.position >= self.steps_per_epoch:
-                    self.end_epoch(rate=seen / max(time.perf_counter() - started, 1e-9))
-                    if s["patience"] and self.stale >= s["patience"]:
-                        bar.print(f"early stopping: no better validation score in {s['patience']} epochs")
-                        break
-            if self.position:  # stopped mid-epoch by max_steps: keep the exact position
+                try:
+                    while self.position < self.steps_per_epoch and not self.should_stop():
+                        idx = self.dist.shard(order[self.position * self.global_batch :][: self.global_batch])
+                        logs = self.checked_step(to_float(self.train_images[idx], self.device))
+                        seen += len(idx) * self.dist.world
+                        rate = seen / max(time.perf_counter() - started, 1e-9)
+                        info = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
+                        bar.advance(task, info=f"{info}  {rate:.0f} img/s")
+                        if self.step % LOG_EVERY == 0:
+                            self.log({"kind": "step", "epoch": self.epoch + 1, "step": self.step, **logs})
+                    if self.position >= self.steps_per_epoch:
+                        self.end_epoch(rate=seen / max(time.perf_counter() - started, 1e-9))
+                except Diverged as why:
+                    self.roll_back(str(why), bar)
+                    continue
+                if s["patience"] and self.stale >= s["patience"]:
+                    bar.print(f"early stopping: no better validation score in {s['patience']} epochs")
+                    break
+            if self.position or self.stop_signal is not None:  # stopped mid-epoch: keep the exact position
                 self.save()
         self.finish()
         return self.run_dir
+
+    def checked_step(self, images: torch.Tensor) -> dict[str, float]:
+        """One optimiser step; a NaN or Inf loss on any process raises Diverged."""
+        logs = self.train_step(images)
+        bad = [k for k, v in logs.items() if not math.isfinite(v)]
+        if self.dist.any(bool(bad)):
+            raise Diverged(f"{bad[0]} is {logs[bad[0]]}" if bad else "a loss is not finite on another process")
+        self.step += 1
+        self.position += 1
+        return logs
+
+    def roll_back(self, why: str, bar: Progress) -> None:
+        """Go back to the last good state with a lower learning rate, a bounded number of times."""
+        assert self.good_state is not None
+        count = self.rollbacks + 1
+        if count > self.settings["max_rollbacks"]:
+            raise DivergedError(
+                f"training diverged at step {self.step} ({why}) after {self.settings['max_rollbacks']} rollbacks "
+                f"with lower learning rates; the last good checkpoint is in {self.ckpt_dir}: lower train.lr"
+            )
+        failed_step = self.step
+        self.load_state_dict(copy.deepcopy(self.good_state))
+        factor = ROLLBACK_LR_FACTOR ** (count - self.good_state.get("rollbacks", 0))
+        for opt, sched in zip(self.optimizers.values(), self.schedulers.values()):
+            for group in opt.param_groups:
+                group["lr"] *= factor
+            sched.base_lrs = [lr * factor for lr in sched.base_lrs]
+        self.rollbacks = count
+        lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+        self.log({"kind": "rollback", "step": failed_step, "to_step": self.step, "why": why, "lr": lr})
+        bar.print(f"diverged at step {failed_step} ({why}): back to step {self.step} with lr {lr:.3g}")
+
+    def should_stop(self) -> bool:
+        """Agreed by every process: a signal arrived, or a step or time budget is used up."""
+        return self.dist.any(self.stop_signal is not None or self.out_of_steps())
 
     def out_of_steps(self) -> bool:
         """True once `train.max_steps` or the `train.max_minutes` budget is used up."""
@@ -306,6 +415,8 @@ class Trainer:
         self.epoch += 1
         self.position = 0
         val = self.validate()
+        if self.dist.any(not math.isfinite(val["score"])):
+            raise Diverged(f"the validation score is {val['score']}")
         for sched in self.schedulers.values():
             sched.step()
         improved = val["score"] < self.best
@@ -325,13 +436,18 @@ class Trainer:
             }
         )
         every = self.settings["grid_every"]
-        if every and self.epoch % every == 0:
+        if every and self.epoch % every == 0 and self.dist.is_main:
             self.write_grid(self.run_dir / "grids" / f"epoch_{self.epoch:03d}.png")
         self.save()
         if improved:
             self.save("best.pt")
 
     def finish(self) -> None:
+        """Final grid and training curves (main process), then leave the process group."""
+        if not self.dist.is_main:
+            self.dist.close()
+            return
+        self.dist.close()
         self.write_grid(self.run_dir / "grid.png")
         records = (
             [json.loads(line) for line in (self.run_dir / "metrics.jsonl").read_text().splitlines()]
