@@ -67,6 +67,9 @@ def test_out_of_range_value_stops_before_anything_is_written(
     code, _, err = run(capsys, "train", *TINY, "mask.size=40", f"train.out={tmp_path}", "train.name=r")
     assert_one_line_error(code, err, "40")
     assert not (tmp_path / "r").exists()
+    code, _, err = run(capsys, "train", *TINY, "model.overlap=13", f"train.out={tmp_path}", "train.name=o")
+    assert_one_line_error(code, err, "model.overlap=13 is larger than the context")
+    assert not (tmp_path / "o").exists()
 
 
 def test_config_prints_resolved_json(capsys: pytest.CaptureFixture[str]) -> None:
