@@ -152,7 +152,8 @@ class Trainer:
                 f"{image_size(config)}"
             )
         self.global_batch = self.settings["batch_size"] * self.dist.world
-        self.steps_per_epoch = math.ceil(len(self.train_images) / self.global_batch)
+        # drop the last incomplete batch: a batch of one breaks batch norm on a 1x1 bottleneck
+        self.steps_per_epoch = max(1, len(self.train_images) // self.global_batch)
 
         self.epoch = 0  # epochs completed
         self.step = 0  # optimiser steps taken
