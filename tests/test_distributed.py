@@ -62,3 +62,52 @@ def test_two_processes_equal_one_over_the_same_global_batches(tmp_path: Path) ->
     # only rank 0 wrote: one metrics line per epoch, not two
     lines = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
     assert sum('"kind": "epoch"' in line for line in lines) == 2
+
+
+def test_adversarial_and_density_training_run_under_torchrun(tmp_path: Path) -> None:
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    small = [
+        "data=samples",
+        "train.limit=64",
+        "train.val_fraction=0.25",
+        "train.grid_every=0",
+        "train.batch_size=4",
+        "train.max_steps=3",
+        f"train.out={tmp_path}",
+    ]
+    jobs = {
+        "wgan": [
+            "encoder=strided",
+            "encoder.width=8",
+            "encoder.bottleneck=16",
+            "decoder.width=8",
+            "disc=dcgan",
+            "disc.width=8",
+            "loss=wgan",
+            "loss.n_critic=2",
+        ],
+        "pixelcnn": ["density=pixelcnn", "density.width=12", "density.depth=1"],
+    }
+    for name, overrides in jobs.items():
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node=2",
+                "-m",
+                "inpaintzoo",
+                "train",
+                *small,
+                *overrides,
+                f"train.name={name}",
+                "--no-progress",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["step"] == 3
