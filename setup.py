@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import sys
 
 from setuptools import setup
 
@@ -26,7 +27,12 @@ def extensions():
         from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
     except ImportError:
         return [], {}
-    cxx = ["-O3", "-std=c++17"]
+    cxx = ["-O3"]  # no -std: torch's BuildExtension adds the standard its headers need (C++20 since 2.10)
+    link = []
+    # at::parallel_for is an OpenMP pragma in torch's headers: without -fopenmp the kernels run on one thread.
+    if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
+        cxx.append("-fopenmp")
+        link.append("-fopenmp")
     cuda_sources = sorted(glob.glob("csrc/*.cu"))
     use_cuda = bool(cuda_sources) and torch.version.cuda is not None and shutil.which("nvcc") is not None
     if os.environ.get("INPAINTZOO_NO_CUDA") == "1":
@@ -36,9 +42,10 @@ def extensions():
             "inpaintzoo._C",
             sources + cuda_sources,
             extra_compile_args={"cxx": cxx + ["-DWITH_CUDA"], "nvcc": ["-O3", "-DWITH_CUDA"]},
+            extra_link_args=link,
         )
     else:
-        ext = CppExtension("inpaintzoo._C", sources, extra_compile_args={"cxx": cxx})
+        ext = CppExtension("inpaintzoo._C", sources, extra_compile_args={"cxx": cxx}, extra_link_args=link)
     return [ext], {"build_ext": BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None)}
 
 

@@ -128,7 +128,7 @@ def _hole_map(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         raise UsageError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
     b, _, h, w = images.shape
     if tuple(mask.shape) != (b, h, w):
-        raise UsageError(f"mask must be (B, H, W) = {(b, h, w)} for images {tuple(images.shape)}, got {tuple(mask.shape)}")
+        raise UsageError(f"mask must be (B, H, W) = {(b, h, w)} to match the images, got {tuple(mask.shape)}")
     return mask.to(device=images.device, dtype=torch.bool)
 
 
@@ -151,7 +151,7 @@ def pixelcnn_fill_torch(
     w_context[:, :, pad, pad] = 0.0
     w_context = w_context.reshape(width, -1).t()  # (75, C)
     hidden = [(w.t(), b) for w, b in zip(weights.w_hidden, weights.b_hidden)]
-    out = [(weights.w_out[c * LEVELS : (c + 1) * LEVELS].t(), weights.b_out[c * LEVELS : (c + 1) * LEVELS]) for c in range(3)]
+    out = [(w.t(), b) for w, b in zip(weights.w_out.split(LEVELS), weights.b_out.split(LEVELS))]  # per colour
     for i, j in torch.nonzero(holes.any(dim=0)).tolist():
         here = holes[:, i, j]
         context = torch.addmm(weights.b_in, work[:, :, i : i + WINDOW, j : j + WINDOW].reshape(batch, -1), w_context)
@@ -181,6 +181,7 @@ def pixelcnn_fill(
     holes = _hole_map(images, mask)
     op = extension_op("pixelcnn_fill")
     if op is None:
+
         def decode(logits: torch.Tensor) -> torch.Tensor:
             return decode_subpixel(logits, code, temperature, generator)
 

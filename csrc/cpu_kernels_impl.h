@@ -1,0 +1,491 @@
+// The CPU kernels, written once with at::vec::Vectorized and compiled once per instruction set.
+//
+// Included only by the vectorized_*.cpp files. The includer defines INPAINTZOO_ISA (the namespace of this
+// variant) and INPAINTZOO_ISA_NAME, and for an x86 variant also CPU_CAPABILITY / CPU_CAPABILITY_AVX2 or
+// CPU_CAPABILITY_AVX512 and the matching `#pragma GCC target`, so that Vectorized<float> is 8 or 16 lanes.
+// Everything here has internal linkage: the variants never clash at link time.
+#pragma once
+
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "cpu_kernels.h"
+#include "fill_common.h"
+
+#if !defined(INPAINTZOO_ISA) || !defined(INPAINTZOO_ISA_NAME)
+#error "define INPAINTZOO_ISA and INPAINTZOO_ISA_NAME before including cpu_kernels_impl.h"
+#endif
+
+namespace inpaintzoo::INPAINTZOO_ISA {
+namespace {
+
+using at::vec::Vectorized;
+using VecF = Vectorized<float>;
+
+// Rows of an elementwise LSTM launch are split so that each thread gets at least this many elements:
+// below it a fork/join costs more than it saves.
+constexpr int64_t kLstmGrainElements = 8192;
+
+// ---------------------------------------------------------------------------------------------------
+// LSTM cell
+// ---------------------------------------------------------------------------------------------------
+
+// exp for the sigmoids: the 20-ulp polynomial for float (well inside the 1e-5 tolerance, ~2x faster than
+// the 1-ulp Sleef call), the accurate one for double (gradcheck).
+inline Vectorized<float> exp_for_sigmoid(const Vectorized<float>& x) { return x.exp_u20(); }
+inline Vectorized<double> exp_for_sigmoid(const Vectorized<double>& x) { return x.exp(); }
+
+template <typename T>
+inline Vectorized<T> sigmoid(const Vectorized<T>& x) {
+  const Vectorized<T> one(T(1));
+  return one / (one + exp_for_sigmoid(x.neg()));
+}
+
+// tanh for float without Sleef's tanh, which costs several times an exp: (1 - e) / (1 + e) with
+// e = exp(-2|x|) (the polynomial exp, as in the sigmoids), and the odd Taylor polynomial below |x| = 0.3
+// where that quotient would cancel (the first dropped term is < 1.6e-8 there). Measured: within 2.5e-7
+// relative of tanh over [-12, 12].
+inline Vectorized<float> tanh_(const Vectorized<float>& x) {
+  using V = Vectorized<float>;
+  const V one(1.0f);
+  const V a = x.abs();
+  const V x2 = x * x;
+  V p(62.0f / 2835.0f);
+  p = at::vec::fmadd(p, x2, V(-17.0f / 315.0f));
+  p = at::vec::fmadd(p, x2, V(2.0f / 15.0f));
+  p = at::vec::fmadd(p, x2, V(-1.0f / 3.0f));
+  const V near_zero = at::vec::fmadd(p * x2, x, x);
+  const V e = (a * V(-2.0f)).exp_u20();
+  const V magnitude = (one - e) / (one + e);
+  const V away = V::blendv(magnitude, magnitude.neg(), x < V(0.0f));
+  return V::blendv(away, near_zero, a < V(0.3f));
+}
+inline Vectorized<double> tanh_(const Vectorized<double>& x) { return x.tanh(); }
+
+template <typename T, bool kFull>
+inline Vectorized<T> load(const T* ptr, int64_t count) {
+  if constexpr (kFull) {
+    return Vectorized<T>::loadu(ptr);
+  } else {
+    return Vectorized<T>::loadu(ptr, count);
+  }
+}
+
+template <typename T, bool kFull>
+inline void store(const Vectorized<T>& v, T* ptr, int64_t count) {
+  if constexpr (kFull) {
+    v.store(ptr);
+  } else {
+    v.store(ptr, static_cast<int>(count));
+  }
+}
+
+// Lanes [k, k + count) of one row: c = f * c_prev + i * g, h = o * tanh(c).
+template <typename T, bool kFull>
+inline void lstm_forward_lanes(const T* g, const T* c_prev, T* h, T* c, int64_t hidden, int64_t k, int64_t count) {
+  using V = Vectorized<T>;
+  const V i = sigmoid(load<T, kFull>(g + k, count));
+  const V f = sigmoid(load<T, kFull>(g + hidden + k, count));
+  const V cand = tanh_(load<T, kFull>(g + 2 * hidden + k, count));
+  const V o = sigmoid(load<T, kFull>(g + 3 * hidden + k, count));
+  const V c_new = at::vec::fmadd(f, load<T, kFull>(c_prev + k, count), i * cand);
+  store<T, kFull>(c_new, c + k, count);
+  store<T, kFull>(o * tanh_(c_new), h + k, count);
+}
+
+template <typename T>
+void lstm_forward(const T* gates, const T* c_prev, T* h, T* c, int64_t rows, int64_t hidden) {
+  if (hidden == 0) {
+    return;
+  }
+  constexpr int64_t kLanes = Vectorized<T>::size();
+  const int64_t grain = std::max<int64_t>(1, kLstmGrainElements / hidden);
+  at::parallel_for(0, rows, grain, [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r) {
+      const T* g = gates + r * 4 * hidden;
+      const int64_t offset = r * hidden;
+      int64_t k = 0;
+      for (; k + kLanes <= hidden; k += kLanes) {
+        lstm_forward_lanes<T, true>(g, c_prev + offset, h + offset, c + offset, hidden, k, kLanes);
+      }
+      if (k < hidden) {
+        lstm_forward_lanes<T, false>(g, c_prev + offset, h + offset, c + offset, hidden, k, hidden - k);
+      }
+    }
+  });
+}
+
+// Backward of lanes [k, k + count): the activations are recomputed from the raw gates (see lstm_backward).
+template <typename T, bool kFull>
+inline void lstm_backward_lanes(const T* grad_h, const T* grad_c, const T* g, const T* c_prev, const T* c, T* grad_g,
+                                T* grad_c_prev, int64_t hidden, int64_t k, int64_t count) {
+  using V = Vectorized<T>;
+  const V one(T(1));
+  const V i = sigmoid(load<T, kFull>(g + k, count));
+  const V f = sigmoid(load<T, kFull>(g + hidden + k, count));
+  const V cand = tanh_(load<T, kFull>(g + 2 * hidden + k, count));
+  const V o = sigmoid(load<T, kFull>(g + 3 * hidden + k, count));
+  const V tanh_c = tanh_(load<T, kFull>(c + k, count));
+  const V dh = load<T, kFull>(grad_h + k, count);
+  // total gradient reaching c: directly, and through h = o * tanh(c)
+  const V dc = at::vec::fmadd(dh * o, one - tanh_c * tanh_c, load<T, kFull>(grad_c + k, count));
+  store<T, kFull>(dc * i * cand * (one - i), grad_g + k, count);
+  store<T, kFull>(dc * load<T, kFull>(c_prev + k, count) * f * (one - f), grad_g + hidden + k, count);
+  store<T, kFull>(dc * i * (one - cand * cand), grad_g + 2 * hidden + k, count);
+  store<T, kFull>(dh * tanh_c * o * (one - o), grad_g + 3 * hidden + k, count);
+  store<T, kFull>(dc * f, grad_c_prev + k, count);
+}
+
+// The activations are recomputed rather than saved by the forward: the forward then writes only h and c
+// (2H per row instead of 6H), which is what sampling and evaluation run, and the recompute is a few vector
+// exps per element on data the backward reads anyway.
+template <typename T>
+void lstm_backward(const T* grad_h, const T* grad_c, const T* gates, const T* c_prev, const T* c, T* grad_gates,
+                   T* grad_c_prev, int64_t rows, int64_t hidden) {
+  if (hidden == 0) {
+    return;
+  }
+  constexpr int64_t kLanes = Vectorized<T>::size();
+  const int64_t grain = std::max<int64_t>(1, kLstmGrainElements / (2 * hidden));
+  at::parallel_for(0, rows, grain, [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r) {
+      const int64_t offset = r * hidden;
+      const T* g = gates + 4 * offset;
+      T* dg = grad_gates + 4 * offset;
+      int64_t k = 0;
+      for (; k + kLanes <= hidden; k += kLanes) {
+        lstm_backward_lanes<T, true>(grad_h + offset, grad_c + offset, g, c_prev + offset, c + offset, dg,
+                                     grad_c_prev + offset, hidden, k, kLanes);
+      }
+      if (k < hidden) {
+        lstm_backward_lanes<T, false>(grad_h + offset, grad_c + offset, g, c_prev + offset, c + offset, dg,
+                                      grad_c_prev + offset, hidden, k, hidden - k);
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// PixelCNN fill
+// ---------------------------------------------------------------------------------------------------
+
+constexpr int64_t kLanes = VecF::size();
+// Register tile of the small GEMMs: kTileRows images x kTileVecs vectors of outputs. 16 accumulators
+// fit the 32 AVX-512 registers; 8 fit the 16 AVX2 ones.
+constexpr int kTileRows = 4;
+constexpr int kTileVecs = kLanes >= 16 ? 4 : 2;
+// Images one thread fills in lockstep: each step is then a (images x K) x (K x N) product, whose weights
+// are read once for all of them.
+constexpr int64_t kFillSubBatch = 64;
+
+inline VecF leaky_relu(const VecF& v, const VecF& slope) { return VecF::blendv(v * slope, v, v > VecF(0.0f)); }
+
+// C[0:R, 0:V*lanes] = act(bias + A[0:R, 0:K] @ B[0:K, 0:V*lanes]), kept in registers over the K loop.
+template <int R, int V>
+void gemm_tile(const float* a, int64_t lda, const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc,
+               int64_t depth, bool act, float slope) {
+  VecF acc[R][V];
+  for (int j = 0; j < V; ++j) {
+    const VecF bj = VecF::loadu(bias + j * kLanes);
+    for (int i = 0; i < R; ++i) {
+      acc[i][j] = bj;
+    }
+  }
+  for (int64_t k = 0; k < depth; ++k) {
+    VecF bk[V];
+    for (int j = 0; j < V; ++j) {
+      bk[j] = VecF::loadu(b + k * ldb + j * kLanes);
+    }
+    for (int i = 0; i < R; ++i) {
+      const VecF ai(a[i * lda + k]);
+      for (int j = 0; j < V; ++j) {
+        acc[i][j] = at::vec::fmadd(ai, bk[j], acc[i][j]);
+      }
+    }
+  }
+  const VecF vslope(slope);
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < V; ++j) {
+      (act ? leaky_relu(acc[i][j], vslope) : acc[i][j]).store(c + i * ldc + j * kLanes);
+    }
+  }
+}
+
+template <int R>
+void gemm_tile_cols(int vecs, const float* a, int64_t lda, const float* b, int64_t ldb, const float* bias, float* c,
+                    int64_t ldc, int64_t depth, bool act, float slope) {
+  switch (vecs) {
+    case 1:
+      return gemm_tile<R, 1>(a, lda, b, ldb, bias, c, ldc, depth, act, slope);
+    case 2:
+      return gemm_tile<R, 2>(a, lda, b, ldb, bias, c, ldc, depth, act, slope);
+    case 3:
+      return gemm_tile<R, 3>(a, lda, b, ldb, bias, c, ldc, depth, act, slope);
+    default:
+      return gemm_tile<R, 4>(a, lda, b, ldb, bias, c, ldc, depth, act, slope);
+  }
+}
+
+// C (rows x cols) = act(bias + A (rows x depth) @ B (depth x cols)); cols is a multiple of the lane count and
+// every leading dimension is in floats. The column blocks are outermost so that a block of B stays in L1
+// while all the images stream past it.
+void gemm_bias_act(const float* a, int64_t lda, const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc,
+                   int64_t rows, int64_t depth, int64_t cols, bool act, float slope) {
+  const int64_t vecs = cols / kLanes;
+  for (int64_t jv = 0; jv < vecs; jv += kTileVecs) {
+    const int v = static_cast<int>(std::min<int64_t>(kTileVecs, vecs - jv));
+    const int64_t col = jv * kLanes;
+    for (int64_t i = 0; i < rows; i += kTileRows) {
+      const float* ai = a + i * lda;
+      float* ci = c + i * ldc + col;
+      switch (std::min<int64_t>(kTileRows, rows - i)) {
+        case 1:
+          gemm_tile_cols<1>(v, ai, lda, b + col, ldb, bias + col, ci, ldc, depth, act, slope);
+          break;
+        case 2:
+          gemm_tile_cols<2>(v, ai, lda, b + col, ldb, bias + col, ci, ldc, depth, act, slope);
+          break;
+        case 3:
+          gemm_tile_cols<3>(v, ai, lda, b + col, ldb, bias + col, ci, ldc, depth, act, slope);
+          break;
+        default:
+          gemm_tile_cols<4>(v, ai, lda, b + col, ldb, bias + col, ci, ldc, depth, act, slope);
+          break;
+      }
+    }
+  }
+}
+
+inline int64_t round_up_lanes(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+
+float horizontal_max(const VecF& v) {
+  alignas(64) float lanes[kLanes];
+  v.store(lanes);
+  float best = lanes[0];
+  for (int64_t l = 1; l < kLanes; ++l) {
+    best = std::max(best, lanes[l]);
+  }
+  return best;
+}
+
+float horizontal_sum(const VecF& v) {
+  alignas(64) float lanes[kLanes];
+  v.store(lanes);
+  float total = 0.0f;
+  for (int64_t l = 0; l < kLanes; ++l) {
+    total += lanes[l];
+  }
+  return total;
+}
+
+// First index of the largest logit (torch.argmax's tie rule).
+int64_t argmax_first(const float* z) {
+  VecF best = VecF::loadu(z);
+  for (int64_t k = kLanes; k < kFillClasses; k += kLanes) {
+    best = at::vec::maximum(best, VecF::loadu(z + k));
+  }
+  const float top = horizontal_max(best);
+  for (int64_t k = 0; k < kFillClasses; ++k) {
+    if (z[k] == top) {
+      return k;
+    }
+  }
+  return 0;  // only with NaN logits
+}
+
+// The value written for one sub-pixel from its 256 logits (the contract is in inpaintzoo/ops/pixelcnn_fill.py):
+// greedy argmax; mean: softmax mean rounded half-to-even to the grid (temperature ignored); sample: inverse CDF
+// of softmax(z / T) at `uniform`.
+float decode(const float* z, int64_t mode, float temperature, float uniform, float* weights) {
+  if (mode == kFillGreedy) {
+    return static_cast<float>(argmax_first(z)) / 255.0f;
+  }
+  // softmax up to its normaliser, shifted by the max for range
+  const VecF inv_t(mode == kFillSample ? 1.0f / temperature : 1.0f);
+  VecF best = VecF::loadu(z) * inv_t;
+  for (int64_t k = kLanes; k < kFillClasses; k += kLanes) {
+    best = at::vec::maximum(best, VecF::loadu(z + k) * inv_t);
+  }
+  const VecF top(horizontal_max(best));
+  for (int64_t k = 0; k < kFillClasses; k += kLanes) {
+    (VecF::loadu(z + k) * inv_t - top).exp_u20().store(weights + k);
+  }
+  if (mode == kFillMean) {
+    VecF total(0.0f), moment(0.0f);
+    for (int64_t k = 0; k < kFillClasses; k += kLanes) {
+      const VecF w = VecF::loadu(weights + k);
+      total = total + w;
+      moment = at::vec::fmadd(w, VecF::arange(static_cast<float>(k), 1.0f), moment);
+    }
+    const float level = std::nearbyint(horizontal_sum(moment) / horizontal_sum(total));
+    return std::min(std::max(level, 0.0f), 255.0f) / 255.0f;
+  }
+  // sample: inverse CDF of the unnormalised weights at uniform * total, found block by block (vector-sized
+  // blocks), so that the serial chain of additions is 16 + 16 long instead of 256
+  constexpr int64_t kBlocks = kFillClasses / kLanes;
+  float block_sums[kBlocks];
+  float total = 0.0f;
+  for (int64_t blk = 0; blk < kBlocks; ++blk) {
+    block_sums[blk] = horizontal_sum(VecF::loadu(weights + blk * kLanes));
+  }
+  for (int64_t blk = 0; blk < kBlocks; ++blk) {
+    total += block_sums[blk];
+  }
+  const float target = uniform * total;
+  float running = 0.0f;
+  for (int64_t blk = 0; blk < kBlocks; ++blk) {
+    if (running + block_sums[blk] <= target) {
+      running += block_sums[blk];
+      continue;
+    }
+    for (int64_t k = blk * kLanes; k < (blk + 1) * kLanes; ++k) {
+      running += weights[k];
+      if (running > target) {
+        return static_cast<float>(k) / 255.0f;
+      }
+    }
+  }
+  return 1.0f;  // rounding left the target at the total: class 255, as the PyTorch path does
+}
+
+struct FillWorkspace {
+  std::vector<float> taps;     // (M, 75): the first layer's window of each image's current pixel
+  std::vector<float> base;     // (M, ld): first-layer pre-activation with the channels written so far
+  std::vector<float> hidden_a; // (M, ld): activations, ping
+  std::vector<float> hidden_b; // (M, ld): activations, pong
+  std::vector<float> logits;   // (M, 256)
+  std::vector<float> weights;  // (256): softmax scratch
+  std::vector<float> written;  // (M): the value just written for each image
+  std::vector<int64_t> image;  // (M): row -> image index
+  std::vector<int64_t> pixel;  // (M): row -> pixel index (y * width + x)
+
+  void reserve(int64_t rows, int64_t ld) {
+    taps.resize(rows * kFillTaps);
+    base.resize(rows * ld);
+    hidden_a.resize(rows * ld);
+    hidden_b.resize(rows * ld);
+    logits.resize(rows * kFillClasses);
+    weights.resize(kFillClasses);
+    written.resize(rows);
+    image.resize(rows);
+    pixel.resize(rows);
+  }
+};
+
+// Fill images [first, last) in lockstep: step t fills the t-th hole pixel (raster order) of every image that
+// has one, channel by channel. Channel c only needs the first (c + 1) / 3 of every hidden layer and its own 256
+// logits, because the masks cut every path from later colour groups.
+void fill_images(const FillArgs& args, int64_t first, int64_t last, FillWorkspace& ws) {
+  const int64_t plane = args.height * args.width;
+  const int64_t ld = args.ld;
+  const int64_t group = args.units / kFillChannels;
+  const int64_t count = last - first;
+
+  std::vector<std::vector<int64_t>> holes(count);
+  int64_t steps = 0;
+  for (int64_t m = 0; m < count; ++m) {
+    const bool* mask = args.mask + (first + m) * plane;
+    for (int64_t p = 0; p < plane; ++p) {
+      if (mask[p]) {
+        holes[m].push_back(p);
+      }
+    }
+    steps = std::max<int64_t>(steps, static_cast<int64_t>(holes[m].size()));
+  }
+  ws.reserve(count, ld);
+  const VecF vslope(args.slope);
+
+  for (int64_t t = 0; t < steps; ++t) {
+    int64_t rows = 0;
+    for (int64_t m = 0; m < count; ++m) {
+      if (t < static_cast<int64_t>(holes[m].size())) {
+        ws.image[rows] = first + m;
+        ws.pixel[rows] = holes[m][t];
+        ++rows;
+      }
+    }
+    // the window of each pixel: 5x5 ending at the pixel, zero outside the image and at the (unknown) centre
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* img = args.out + ws.image[r] * kFillChannels * plane;
+      const int64_t y = ws.pixel[r] / args.width, x = ws.pixel[r] % args.width;
+      float* taps = ws.taps.data() + r * kFillTaps;
+      for (int64_t ch = 0; ch < kFillChannels; ++ch) {
+        for (int64_t u = 0; u < kFillWindow; ++u) {
+          for (int64_t v = 0; v < kFillWindow; ++v) {
+            const int64_t yy = y - (kFillWindow - 1) + u, xx = x - (kFillWindow - 1) + v;
+            const bool inside = yy >= 0 && xx >= 0 && !(yy == y && xx == x);
+            *taps++ = inside ? img[ch * plane + yy * args.width + xx] : 0.0f;
+          }
+        }
+      }
+    }
+    gemm_bias_act(ws.taps.data(), kFillTaps, args.w_in_t, ld, args.b_in, ws.base.data(), ld, rows, kFillTaps, ld, false,
+                  0.0f);
+
+    for (int64_t ch = 0; ch < kFillChannels; ++ch) {
+      if (ch > 0) {
+        // the centre tap of the channel just written joins the window
+        const float* centre = args.w_in_t + ((ch - 1) * kFillWindow * kFillWindow + kFillCentreTap) * ld;
+        for (int64_t r = 0; r < rows; ++r) {
+          float* base = ws.base.data() + r * ld;
+          const VecF value(ws.written[r]);
+          for (int64_t n = 0; n < ld; n += kLanes) {
+            at::vec::fmadd(value, VecF::loadu(centre + n), VecF::loadu(base + n)).store(base + n);
+          }
+        }
+      }
+      const int64_t needed = (ch + 1) * group;       // units of colour groups <= ch
+      const int64_t padded = round_up_lanes(needed);  // <= ld
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* base = ws.base.data() + r * ld;
+        float* h = ws.hidden_a.data() + r * ld;
+        for (int64_t n = 0; n < padded; n += kLanes) {
+          leaky_relu(VecF::loadu(base + n), vslope).store(h + n);
+        }
+      }
+      float* current = ws.hidden_a.data();
+      float* next = ws.hidden_b.data();
+      for (int64_t l = 0; l < args.depth; ++l) {
+        gemm_bias_act(current, ld, args.w_hidden_t[l], ld, args.b_hidden[l], next, ld, rows, needed, padded, true,
+                      args.slope);
+        std::swap(current, next);
+      }
+      gemm_bias_act(current, ld, args.w_out_t + ch * args.units * kFillClasses, kFillClasses,
+                    args.b_out + ch * kFillClasses, ws.logits.data(), kFillClasses, rows, needed, kFillClasses, false,
+                    0.0f);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float uniform = args.mode == kFillSample
+                                  ? fill_uniform(args.seed, ws.image[r], ws.pixel[r], static_cast<int>(ch))
+                                  : 0.0f;
+        const float value = decode(ws.logits.data() + r * kFillClasses, args.mode, args.temperature, uniform,
+                                   ws.weights.data());
+        args.out[(ws.image[r] * kFillChannels + ch) * plane + ws.pixel[r]] = value;
+        ws.written[r] = value;
+      }
+    }
+  }
+}
+
+void pixelcnn_fill(const FillArgs& args) {
+  at::parallel_for(0, args.batch, 1, [&](int64_t first, int64_t last) {
+    FillWorkspace ws;
+    for (int64_t start = first; start < last; start += kFillSubBatch) {
+      fill_images(args, start, std::min(last, start + kFillSubBatch), ws);
+    }
+  });
+}
+
+}  // namespace
+
+const CpuKernels* table() {
+  static const CpuKernels kTable{INPAINTZOO_ISA_NAME,  &lstm_forward<float>,  &lstm_forward<double>,
+                                 &lstm_backward<float>, &lstm_backward<double>, &pixelcnn_fill};
+  return &kTable;
+}
+
+}  // namespace inpaintzoo::INPAINTZOO_ISA

@@ -1,0 +1,65 @@
+// CPU kernels of inpaintzoo::lstm_cell and inpaintzoo::lstm_cell_backward: checks, allocation, then one fused
+// vectorised pass (cpu_kernels_impl.h).
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "cpu_kernels.h"
+#include "op_checks.h"
+
+namespace inpaintzoo {
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(const at::Tensor& gates_in, const at::Tensor& c_prev_in) {
+  const LstmShape shape = check_lstm_cell_args(gates_in, c_prev_in, "inpaintzoo::lstm_cell");
+  const at::Tensor gates = gates_in.contiguous();
+  const at::Tensor c_prev = c_prev_in.contiguous();
+  at::Tensor h = at::empty(c_prev.sizes(), c_prev.options());
+  at::Tensor c = at::empty(c_prev.sizes(), c_prev.options());
+  const CpuKernels& kernels = cpu_kernels();
+  if (gates.scalar_type() == at::kFloat) {
+    kernels.lstm_forward_f32(gates.const_data_ptr<float>(), c_prev.const_data_ptr<float>(), h.mutable_data_ptr<float>(),
+                             c.mutable_data_ptr<float>(), shape.rows, shape.hidden);
+  } else {
+    kernels.lstm_forward_f64(gates.const_data_ptr<double>(), c_prev.const_data_ptr<double>(),
+                             h.mutable_data_ptr<double>(), c.mutable_data_ptr<double>(), shape.rows, shape.hidden);
+  }
+  return {h, c};
+}
+
+std::tuple<at::Tensor, at::Tensor> lstm_cell_backward_cpu(const at::Tensor& grad_h_in, const at::Tensor& grad_c_in,
+                                                          const at::Tensor& gates_in, const at::Tensor& c_prev_in,
+                                                          const at::Tensor& c_in) {
+  const LstmShape shape =
+      check_lstm_cell_backward_args(grad_h_in, grad_c_in, gates_in, c_prev_in, c_in, "inpaintzoo::lstm_cell_backward");
+  const at::Tensor grad_h = grad_h_in.contiguous();
+  const at::Tensor grad_c = grad_c_in.contiguous();
+  const at::Tensor gates = gates_in.contiguous();
+  const at::Tensor c_prev = c_prev_in.contiguous();
+  const at::Tensor c = c_in.contiguous();
+  at::Tensor grad_gates = at::empty(gates.sizes(), gates.options());
+  at::Tensor grad_c_prev = at::empty(c_prev.sizes(), c_prev.options());
+  const CpuKernels& kernels = cpu_kernels();
+  if (gates.scalar_type() == at::kFloat) {
+    kernels.lstm_backward_f32(grad_h.const_data_ptr<float>(), grad_c.const_data_ptr<float>(),
+                              gates.const_data_ptr<float>(), c_prev.const_data_ptr<float>(), c.const_data_ptr<float>(),
+                              grad_gates.mutable_data_ptr<float>(), grad_c_prev.mutable_data_ptr<float>(), shape.rows,
+                              shape.hidden);
+  } else {
+    kernels.lstm_backward_f64(grad_h.const_data_ptr<double>(), grad_c.const_data_ptr<double>(),
+                              gates.const_data_ptr<double>(), c_prev.const_data_ptr<double>(),
+                              c.const_data_ptr<double>(), grad_gates.mutable_data_ptr<double>(),
+                              grad_c_prev.mutable_data_ptr<double>(), shape.rows, shape.hidden);
+  }
+  return {grad_gates, grad_c_prev};
+}
+
+}  // namespace
+}  // namespace inpaintzoo
+
+TORCH_LIBRARY_IMPL(inpaintzoo, CPU, m) {
+  m.impl("lstm_cell", &inpaintzoo::lstm_cell_cpu);
+  m.impl("lstm_cell_backward", &inpaintzoo::lstm_cell_backward_cpu);
+}

@@ -1,0 +1,40 @@
+// The operator schemas of the `inpaintzoo` namespace and the Python module `inpaintzoo._C`.
+//
+// Importing the module registers the ops (torch.ops.inpaintzoo.*); the CPU kernels live in *_cpu.cpp, the
+// CUDA ones in *_cuda.cu, the fake (meta) kernels and the autograd formula in inpaintzoo/ops/_meta.py.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/library.h>
+
+#include "cpu_kernels.h"
+
+TORCH_LIBRARY(inpaintzoo, m) {
+  m.set_python_module("inpaintzoo.ops._meta");
+  m.def("lstm_cell(Tensor gates, Tensor c_prev) -> (Tensor h, Tensor c)");
+  m.def(
+      "lstm_cell_backward(Tensor grad_h, Tensor grad_c, Tensor gates, Tensor c_prev, Tensor c) "
+      "-> (Tensor grad_gates, Tensor grad_c_prev)");
+  m.def(
+      "pixelcnn_fill(Tensor images, Tensor mask, Tensor w_in, Tensor b_in, Tensor[] w_hidden, Tensor[] b_hidden, "
+      "Tensor w_out, Tensor b_out, int mode, float temperature, float negative_slope, int seed) -> Tensor");
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "inpaintzoo's compiled kernels; the ops themselves are torch.ops.inpaintzoo.*";
+  m.def(
+      "cpu_isa", [] { return std::string(inpaintzoo::cpu_kernels().isa); },
+      "Instruction set of the CPU kernels in use: generic, avx2 or avx512.");
+  m.def("cpu_isas", &inpaintzoo::available_cpu_isas, "Instruction sets compiled in and supported here, widest first.");
+  m.def("set_cpu_isa", &inpaintzoo::set_cpu_isa, pybind11::arg("isa"),
+        "Use the CPU kernels for `isa` (one of cpu_isas()); returns the previous one.");
+#ifdef WITH_CUDA
+  m.attr("cuda_compiled") = true;
+#else
+  m.attr("cuda_compiled") = false;
+#endif
+#ifdef _OPENMP
+  m.attr("openmp") = true;  // at::parallel_for in the kernels really runs on several threads
+#else
+  m.attr("openmp") = false;
+#endif
+}

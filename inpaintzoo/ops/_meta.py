@@ -1,0 +1,71 @@
+"""Fake (meta) kernels and the autograd formula of the compiled `torch.ops.inpaintzoo.*` ops.
+
+Fake kernels give the output shapes without computing, so torch.compile / torch.export trace through the
+ops; the autograd registration makes `lstm_cell` differentiable through the fused `lstm_cell_backward`.
+`inpaintzoo.ops.backend` imports this module right after the extension loads (the C++ library also names it
+with `set_python_module`, so torch imports it on its own when it needs a fake kernel).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def _lstm_cell_shape(gates: torch.Tensor, c_prev: torch.Tensor) -> None:
+    torch._check(gates.dim() >= 1, lambda: "inpaintzoo::lstm_cell: gates must have shape (..., 4H)")
+    torch._check(
+        gates.shape[-1] % 4 == 0,
+        lambda: f"inpaintzoo::lstm_cell: the last dimension of gates must be divisible by 4, got {gates.shape[-1]}",
+    )
+    torch._check(
+        c_prev.dim() == gates.dim(), lambda: f"inpaintzoo::lstm_cell: c_prev must have {gates.dim()} dimensions"
+    )
+    for d in range(gates.dim() - 1):
+        torch._check(c_prev.shape[d] == gates.shape[d], lambda: "inpaintzoo::lstm_cell: c_prev and gates differ")
+    torch._check(c_prev.shape[-1] * 4 == gates.shape[-1], lambda: "inpaintzoo::lstm_cell: c_prev must end in H")
+    torch._check(gates.dtype in (torch.float32, torch.float64), lambda: "inpaintzoo::lstm_cell: float32/float64 only")
+    torch._check(c_prev.dtype == gates.dtype, lambda: "inpaintzoo::lstm_cell: c_prev and gates differ in dtype")
+
+
+@torch.library.register_fake("inpaintzoo::lstm_cell")
+def _lstm_cell_fake(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    _lstm_cell_shape(gates, c_prev)
+    shape = (*gates.shape[:-1], gates.shape[-1] // 4)
+    return gates.new_empty(shape), gates.new_empty(shape)
+
+
+@torch.library.register_fake("inpaintzoo::lstm_cell_backward")
+def _lstm_cell_backward_fake(
+    grad_h: torch.Tensor, grad_c: torch.Tensor, gates: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    _lstm_cell_shape(gates, c_prev)
+    return gates.new_empty(gates.shape), c_prev.new_empty(c_prev.shape)
+
+
+@torch.library.register_fake("inpaintzoo::pixelcnn_fill")
+def _pixelcnn_fill_fake(images: torch.Tensor, mask: torch.Tensor, *args: Any) -> torch.Tensor:
+    torch._check(images.dim() == 4 and images.shape[1] == 3, lambda: "inpaintzoo::pixelcnn_fill: images (B, 3, H, W)")
+    torch._check(images.dtype == torch.float32, lambda: "inpaintzoo::pixelcnn_fill: images must be float32")
+    torch._check(mask.dtype == torch.bool, lambda: "inpaintzoo::pixelcnn_fill: mask must be bool")
+    return images.new_empty(images.shape)
+
+
+def _lstm_cell_setup_context(ctx: Any, inputs: tuple[torch.Tensor, torch.Tensor], output: Any) -> None:
+    gates, c_prev = inputs
+    _, c = output
+    ctx.save_for_backward(gates, c_prev, c)
+
+
+def _lstm_cell_backward(ctx: Any, grad_h: torch.Tensor | None, grad_c: torch.Tensor | None) -> tuple[Any, Any]:
+    gates, c_prev, c = ctx.saved_tensors
+    grad_h = torch.zeros_like(c) if grad_h is None else grad_h.contiguous()
+    grad_c = torch.zeros_like(c) if grad_c is None else grad_c.contiguous()
+    grad_gates, grad_c_prev = torch.ops.inpaintzoo.lstm_cell_backward(grad_h, grad_c, gates, c_prev, c)
+    return grad_gates, grad_c_prev
+
+
+torch.library.register_autograd(
+    "inpaintzoo::lstm_cell", _lstm_cell_backward, setup_context=_lstm_cell_setup_context
+)

@@ -1,0 +1,131 @@
+"""PixelRNN's Row LSTM: an LSTM that advances one image row at a time, all columns of a row in parallel.
+
+Gates of row `i` at column `j` = a masked 1x3 input-to-state convolution over columns `j-1, j` of the
+layer's input in row `i` (mask A on the image, B on hidden maps; column `j+1` is masked out) plus a 1x3
+state-to-state convolution over the previous row's hidden state, columns `j-1..j+1`. The cell state
+flows down each column, so the receptive field above is a widening triangle. Layers after the first are
+residual; a 1x1 masked head gives the logits. For inpainting, the rows above the hole run in parallel
+as in training, and the hole's rows advance column by column, carrying the previous row's state.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inpaintzoo.errors import UsageError
+from inpaintzoo.ops.lstm_cell import lstm_cell
+from inpaintzoo.ops.pixelcnn_fill import LEVELS
+from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels
+from inpaintzoo.zoo.density.masked import MaskedConv2d
+
+RowState = tuple[torch.Tensor, torch.Tensor]  # h and c of one layer over one row, each (B, W, hidden)
+LayerWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # input-to-state (4H, C, 3) + bias, state (4H, H, 3)
+
+
+def density_head(width: int) -> nn.Sequential:
+    """ReLU, 1x1 mask B, ReLU, 1x1 mask B to 3 x 256 logits: the PixelRNN output stack."""
+    return nn.Sequential(
+        nn.ReLU(), MaskedConv2d(width, width, 1, "B"), nn.ReLU(), MaskedConv2d(width, 3 * LEVELS, 1, "B")
+    )
+
+
+class RowLSTM(DensityModel):
+    """PixelRNN Row LSTM: row-by-row LSTM, masked 1x3 input and state convolutions, triangular field."""
+
+    def __init__(self, image_size: int, hidden: int = 64, layers: int = 3) -> None:
+        super().__init__(image_size)
+        if hidden < 3:
+            raise UsageError(f"row-lstm hidden must be >= 3 (R|G|B groups), got {hidden}")
+        if layers < 1:
+            raise UsageError(f"row-lstm needs at least one layer, got {layers}")
+        self.hidden = hidden
+        self.input_to_state = nn.ModuleList(
+            MaskedConv2d(3 if n == 0 else hidden, 4 * hidden, (1, 3), "A" if n == 0 else "B", out_parts=4)
+            for n in range(layers)
+        )
+        self.state_to_state = nn.ModuleList(nn.Conv1d(hidden, 4 * hidden, 3, bias=False) for _ in range(layers))
+        self.head = density_head(hidden)
+
+    def _weights(self) -> list[LayerWeights]:
+        return [
+            (conv.masked_weight()[:, :, 0, :], conv.bias, state.weight)
+            for conv, state in zip(self.input_to_state, self.state_to_state)
+        ]
+
+    def _step(self, weights: LayerWeights, inputs: torch.Tensor, above: RowState, start: int, stop: int) -> RowState:
+        """h, c of one layer at columns `start:stop` of a row, from that row's inputs `(B, C, W)` and the row above."""
+        w_in, b_in, w_state = weights
+        h_above, c_above = above
+        gates = F.conv1d(F.pad(inputs, (1, 1))[:, :, start : stop + 2], w_in, b_in)
+        gates = gates + F.conv1d(F.pad(h_above.transpose(1, 2), (1, 1))[:, :, start : stop + 2], w_state)
+        return lstm_cell(gates.transpose(1, 2), c_above[:, start:stop])
+
+    def _row(
+        self, weights: list[LayerWeights], pixels: torch.Tensor, states: list[RowState]
+    ) -> tuple[torch.Tensor, list[RowState]]:
+        """Advance every layer by one whole row: features `(B, hidden, W)` and the new row states."""
+        inputs, new_states = pixels, []
+        for n, layer in enumerate(weights):
+            h, c = self._step(layer, inputs, states[n], 0, pixels.shape[-1])
+            new_states.append((h, c))
+            inputs = h.transpose(1, 2) + (inputs if n > 0 else 0)
+        return inputs, new_states
+
+    def _initial_states(self, like: torch.Tensor) -> list[RowState]:
+        zeros = like.new_zeros(like.shape[0], like.shape[-1], self.hidden)
+        return [(zeros, zeros) for _ in self.input_to_state]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        check_images(images)
+        batch, _, height, width = images.shape
+        weights, states, rows = self._weights(), self._initial_states(images), []
+        for i in range(height):
+            features, states = self._row(weights, images[:, :, i], states)
+            rows.append(features)
+        return self.head(torch.stack(rows, dim=2)).view(batch, 3, LEVELS, height, width)
+
+    def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:
+        filled = images.clone().masked_fill(holes[:, None], 0.0)
+        pixels = hole_pixels(holes)
+        if not pixels:
+            return filled
+        weights, states = self._weights(), self._initial_states(images)
+        first, last = pixels[0][0], pixels[-1][0]
+        for i in range(first):
+            _, states = self._row(weights, filled[:, :, i], states)
+        in_hole = holes.any(dim=0).tolist()
+        for i in range(first, last + 1):
+            states = self._fill_row(weights, filled, holes, i, in_hole[i], states, decode)
+        return filled
+
+    def _fill_row(
+        self,
+        weights: list[LayerWeights],
+        filled: torch.Tensor,
+        holes: torch.Tensor,
+        i: int,
+        in_hole: list[bool],
+        above: list[RowState],
+        decode: Decoder,
+    ) -> list[RowState]:
+        """Advance row `i` column by column, decoding the hole's sub-pixels in place; returns its states."""
+        width = filled.shape[-1]
+        row = filled[:, :, i]  # a view: decoded values show up in it
+        features = [row.new_zeros(row.shape[0], self.hidden, width) for _ in weights]
+        h_row = [torch.zeros_like(h) for h, _ in above]
+        c_row = [torch.zeros_like(c) for _, c in above]
+        for j in range(width):
+            for c in range(3 if in_hole[j] else 1):
+                inputs = row
+                for n, layer in enumerate(weights):
+                    h, cell = self._step(layer, inputs, above[n], j, j + 1)
+                    h_row[n][:, j], c_row[n][:, j] = h[:, 0], cell[:, 0]
+                    features[n][:, :, j] = h[:, 0] + (inputs[:, :, j] if n > 0 else 0)
+                    inputs = features[n]
+                if in_hole[j]:
+                    logits = self.head(inputs[:, :, j, None, None]).view(-1, 3, LEVELS)[:, c]
+                    here = holes[:, i, j]
+                    row[:, c, j] = torch.where(here, decode(logits).to(row.dtype), row[:, c, j])
+        return list(zip(h_row, c_row))
