@@ -33,6 +33,15 @@ SMALL = {
 NAMES = list(SMALL)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models run thousands of tiny ops; on a shared CPU, more threads only add contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def registry():
     return load_registry()
@@ -302,7 +311,7 @@ def test_pixelcnn_fill_passes_the_op_contract_to_the_extension(monkeypatch):
             images, mask, weights, slope, lambda logits: decode_subpixel(logits, names[mode], temperature)
         )
 
-    expected = pixelcnn_fill(images, mask, model.fill_weights(), mode="mean")
+    expected = pixelcnn_fill_torch(images, mask, model.fill_weights(), 0.01, lambda z: decode_subpixel(z, "mean"))
     monkeypatch.setattr(pixelcnn_fill_module, "extension_op", lambda name: fake_op if name == "pixelcnn_fill" else None)
     assert torch.equal(pixelcnn_fill(images, mask, model.fill_weights(), mode="mean"), expected)
     assert seen == {"mode": 1, "temperature": 1.0, "seed": 0, "hidden": 2, "dtype": torch.bool}
@@ -323,10 +332,10 @@ def test_decoding_rules():
     # mean 17.5 rounds half to even: 18
     assert decode_subpixel(logits, "mean").mul(255).round().tolist() == [18, 18]
     generator = torch.Generator().manual_seed(0)
-    draws = decode_subpixel(logits.expand(4000, 256), "sample", 1.0, generator).mul(255).round()
+    draws = decode_subpixel(logits[:1].expand(4000, 256), "sample", 1.0, generator).mul(255).round()
     assert set(draws.unique().tolist()) == {10.0, 20.0}
     assert abs(draws.eq(20).float().mean().item() - 0.75) < 0.03
-    cold = decode_subpixel(logits.expand(4000, 256), "sample", 0.2, generator).mul(255).round()
+    cold = decode_subpixel(logits[:1].expand(4000, 256), "sample", 0.2, generator).mul(255).round()
     assert cold.eq(20).float().mean() > 0.99  # (0.75/0.25)^5 = 243:1
     with pytest.raises(UsageError):
         decode_subpixel(logits, "median")
@@ -342,6 +351,7 @@ def test_nll_is_finite_and_training_reduces_it(registry, name):
     model = registry.build("density", name, image_size=size, **SMALL[name])
     images = random_images(4, size, seed=0)
     images = (images * 0.25 + 0.4).mul(255).round().div(255)  # a narrow band of levels: learnable quickly
+    model.eval()  # no dropout: nll and bits/dim must describe the same model
     nll = model.nll(images)
     assert nll.shape == (4,) and torch.isfinite(nll).all()
     bpd = model.bits_per_dim(images)
@@ -387,4 +397,5 @@ def test_pixelcnn_learns_cifar10(cifar_root):
     model.eval()
     with torch.no_grad():
         bits = torch.cat([model.bits_per_dim(chunk) for chunk in test.split(100)]).mean().item()
+    print(f"pixelcnn, 400 steps on CIFAR-10 crops: {bits:.3f} test bits/dim")
     assert bits < 6.0, f"test bits/dim {bits:.3f}"

@@ -17,7 +17,7 @@ Inputs (float32, contiguous, all on the images' device):
   (depth may be 0); `w_out` `(768, C)`, `b_out` `(768,)`. The causal masks are already applied
   (`PixelCNN.fill_weights()`): the op multiplies by no mask.
 
-Output: a new `(B, 3, H, W)` tensor; pixels where `mask` is False are copied bit for bit.
+Output: a new `(B, 3, H, W)` float32 tensor; pixels where `mask` is False are copied bit for bit.
 
 Order: the positions `(i, j)` where ANY batch element has a hole, in raster order (row by row, left to
 right); at each, channels `c = 0, 1, 2` (R, G, B) in turn. Every sub-pixel is computed for the whole
@@ -30,9 +30,9 @@ Logits of sub-pixel `(b, c, i, j)`, with `X` the current image and `X[., y, x] =
     h0 = leaky(a0);  h_{l+1} = leaky(w_hidden[l] @ h_l + b_hidden[l])
     logits[k] = b_out[256 c + k] + w_out[256 c + k, :] @ h_depth          (k = 0..255)
 
-where `leaky(x) = x if x >= 0 else negative_slope * x` (no dropout at inference). The mask of `w_in` zeroes
-the current pixel's channels `>= c` for hidden units of colour group `<= c`, which is what makes the
-not-yet-filled channels irrelevant.
+where `leaky(x) = x if x >= 0 else negative_slope * x` (no dropout at inference). Thanks to the masks the
+logits of channel `c` never depend on the current pixel's channels `>= c`, so the not-yet-filled values do
+not matter (but must not be NaN: 0 * NaN is NaN).
 
 Decoding (`mode`), value written = `k / 255`:
 
@@ -204,4 +204,4 @@ def pixelcnn_fill(
         float(negative_slope),
         seed,
     )
-    return filled.to(images.dtype)
+    return torch.where(holes[:, None], filled.to(images.dtype), images)  # kept pixels stay bit-identical

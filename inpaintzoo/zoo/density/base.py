@@ -10,6 +10,7 @@ and benchmarked against. The decoding rule itself is defined once, in `inpaintzo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,7 @@ from inpaintzoo.ops.pixelcnn_fill import LEVELS, MODES, decode_subpixel
 FillMode = Literal["greedy", "sample", "mean", "best-of-k"]
 FillMethod = Literal["fast", "naive"]
 FILL_MODES: tuple[str, ...] = (*MODES, "best-of-k")
+FillFunction = Callable[[torch.Tensor, torch.Tensor, "Decoder"], torch.Tensor]
 #: images scored at once when best-of-k ranks its candidates (bounds the logits' memory)
 SCORE_CHUNK = 64
 
@@ -126,7 +128,9 @@ class DensityModel(nn.Module):
         finally:
             self.train(was_training)
 
-    def _best_of_k(self, run, images: torch.Tensor, holes: torch.Tensor, decode: Decoder, k: int) -> torch.Tensor:
+    def _best_of_k(
+        self, run: FillFunction, images: torch.Tensor, holes: torch.Tensor, decode: Decoder, k: int
+    ) -> torch.Tensor:
         """Candidate `n` of image `b` is row `n * B + b` of one batched sampling run; keep the lowest nll."""
         batch = images.shape[0]
         candidates = run(images.repeat(k, 1, 1, 1), holes.repeat(k, 1, 1), decode)
@@ -147,22 +151,3 @@ class DensityModel(nn.Module):
     def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:
         """Fill computing only what each sub-pixel needs; subclasses override (default: the naive fill)."""
         return self.fill_naive(images, holes, decode)
-
-    def fill_windowed(
-        self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder, up: int, side: int
-    ) -> torch.Tensor:
-        """Fill running the network on a crop: rows `i-up..i`, columns `j-side..j+side` around each pixel.
-
-        Exact for a convolutional model whose every unit at `(i, j)` depends only on positions at most
-        `up` rows above and `side` columns either side (and none below): the crop holds the whole
-        dependency cone, and crop borders that are image borders are padded like the image's.
-        """
-        filled = images.clone().masked_fill(holes[:, None], 0.0)
-        width = images.shape[-1]
-        for i, j in hole_pixels(holes):
-            here = holes[:, i, j]
-            top, left, right = max(0, i - up), max(0, j - side), min(width, j + side + 1)
-            for c in range(3):
-                logits = self(filled[:, :, top : i + 1, left:right])[:, c, :, i - top, j - left]
-                filled[:, c, i, j] = torch.where(here, decode(logits).to(filled.dtype), filled[:, c, i, j])
-        return filled

@@ -14,7 +14,7 @@ from torch import nn
 
 from inpaintzoo.errors import UsageError
 from inpaintzoo.ops.pixelcnn_fill import LEVELS
-from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images
+from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels
 from inpaintzoo.zoo.density.masked import MaskedConv2d, MaskType
 
 
@@ -39,18 +39,29 @@ class GatedLayer(nn.Module):
         # Vertical: rows i-reach..i, columns j-reach..j+reach (the caller pads top/left/right).
         self.vertical = nn.Conv2d(in_channels, 2 * width, (self.reach + 1, kernel))
         # Horizontal: columns j-reach..j of row i, the centre tap masked by colour group.
-        self.horizontal = MaskedConv2d(
+        self.horizontal_conv = MaskedConv2d(
             in_channels, 2 * width, (1, self.reach + 1), mask_type, centre=(0, self.reach), out_parts=2
         )
         self.vertical_to_horizontal = nn.Conv2d(2 * width, 2 * width, 1)
         self.out = MaskedConv2d(width, width, 1, "B")
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def vertical_pre(self, v: torch.Tensor) -> torch.Tensor:
+        """Pre-gate vertical features: row `i` sees rows `i-reach..i` of `v`."""
         r = self.reach
-        v_pre = self.vertical(F.pad(v, (r, r, r, 0)))
-        h_pre = self.horizontal(F.pad(h, (r, 0, 0, 0))) + self.vertical_to_horizontal(shift_down(v_pre))
+        return self.vertical(F.pad(v, (r, r, r, 0)))
+
+    def link(self, v_pre: torch.Tensor) -> torch.Tensor:
+        """What the vertical stack adds to the horizontal one: row `i` gets row `i - 1`."""
+        return self.vertical_to_horizontal(shift_down(v_pre))
+
+    def horizontal(self, h: torch.Tensor, link: torch.Tensor) -> torch.Tensor:
+        h_pre = self.horizontal_conv(F.pad(h, (self.reach, 0, 0, 0))) + link
         h_out = self.out(gate(h_pre))
-        return gate(v_pre), (h + h_out if self.residual else h_out)
+        return h + h_out if self.residual else h_out
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v_pre = self.vertical_pre(v)
+        return gate(v_pre), self.horizontal(h, self.link(v_pre))
 
 
 class GatedPixelCNN(DensityModel):
@@ -73,7 +84,8 @@ class GatedPixelCNN(DensityModel):
         self.head = nn.Sequential(
             nn.ReLU(), MaskedConv2d(width, width, 1, "B"), nn.ReLU(), MaskedConv2d(width, 3 * LEVELS, 1, "B")
         )
-        # How far the logits at (i, j) look: each layer adds its reach once, the stack shift one row.
+        # How far the logits at (i, j) look (left, right, up): each layer adds its reach once (a path
+        # crosses each layer once, in one stack or the other), the vertical stack's shift one row.
         side = first_kernel // 2 + (layers - 1) * (kernel // 2)
         self.reach_side, self.reach_up = side, side + 1
 
@@ -86,4 +98,28 @@ class GatedPixelCNN(DensityModel):
         return self.head(h).view(batch, 3, LEVELS, height, width)
 
     def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:
-        return self.fill_windowed(images, holes, decode, up=self.reach_up, side=self.reach_side)
+        """Per hole row, the vertical stack once (it sees only rows above); per sub-pixel, only the
+        horizontal stack over the row segment its logits depend on."""
+        filled = images.clone().masked_fill(holes[:, None], 0.0)
+        pixels = hole_pixels(holes)
+        for i in sorted({i for i, _ in pixels}):
+            links = self._links(filled[:, :, max(0, i - self.reach_up) : i + 1])
+            for j in [j for row, j in pixels if row == i]:
+                left = max(0, j - self.reach_side)
+                here = holes[:, i, j]
+                for c in range(3):
+                    h = filled[:, :, i : i + 1, left : j + 1]
+                    for layer, link in zip(self.layers, links):
+                        h = layer.horizontal(h, link[..., left : j + 1])
+                    logits = self.head(h[..., -1:]).view(-1, 3, LEVELS)[:, c]
+                    filled[:, c, i, j] = torch.where(here, decode(logits).to(filled.dtype), filled[:, c, i, j])
+        return filled
+
+    def _links(self, crop: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's vertical-to-horizontal input for the crop's last row, `(B, 2 width, 1, W)`."""
+        links, v = [], crop
+        for layer in self.layers:
+            v_pre = layer.vertical_pre(v)
+            links.append(layer.link(v_pre)[:, :, -1:])
+            v = gate(v_pre)
+        return links
