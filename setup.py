@@ -33,6 +33,11 @@ def extensions():
     if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
         cxx.append("-fopenmp")
         link.append("-fopenmp")
+    if sys.platform.startswith("linux"):
+        # find torch's libraries (libc10, libtorch, its libgomp) even when inpaintzoo._C is imported before torch:
+        # beside an installed torch, and where this build found it (editable installs)
+        torch_lib = os.path.join(os.path.dirname(torch.__file__), "lib")
+        link += ["-Wl,-rpath,$ORIGIN/../torch/lib", f"-Wl,-rpath,{torch_lib}"]
     cuda_sources = sorted(glob.glob("csrc/*.cu"))
     use_cuda = bool(cuda_sources) and torch.version.cuda is not None and shutil.which("nvcc") is not None
     if os.environ.get("INPAINTZOO_NO_CUDA") == "1":

@@ -6,6 +6,9 @@
 #include "cpu_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Unused BFloat16 helpers in the vec headers pass vectors through lambdas' static thunks; GCC notes an ABI
+// detail there that does not concern this code.
+#pragma GCC diagnostic ignored "-Wpsabi"
 #pragma GCC target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt")
 // sleef.h declares its vector functions only under the compiler's ISA macros, which the pragma does not set:
 // set them for that one header (it has an include guard), then drop them again.

@@ -7,6 +7,8 @@ network on the whole image for every sub-pixel, and against the project's own Py
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -264,13 +266,26 @@ def decode_level(logits: torch.Tensor, mode: int) -> torch.Tensor:
 def naive_fill(images: torch.Tensor, mask: torch.Tensor, weights: list, mode: int, slope: float) -> torch.Tensor:
     """The whole network on the whole image for every sub-pixel, in raster order, R then G then B."""
     work = images.masked_fill(mask[:, None], 0.0)
-    for b in range(images.shape[0]):
-        for pixel in mask[b].flatten().nonzero().flatten().tolist():
-            i, j = divmod(pixel, images.shape[3])
-            for c in range(3):
-                logits = network_logits(work[b : b + 1], weights, slope)[0, c, :, i, j]
-                work[b, c, i, j] = decode_level(logits[None], mode)[0] / 255
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: a second thread only adds fork/join waits on a busy machine
+    try:
+        for b in range(images.shape[0]):
+            for pixel in mask[b].flatten().nonzero().flatten().tolist():
+                i, j = divmod(pixel, images.shape[3])
+                for c in range(3):
+                    logits = network_logits(work[b : b + 1], weights, slope)[0, c, :, i, j]
+                    work[b, c, i, j] = decode_level(logits[None], mode)[0] / 255
+    finally:
+        torch.set_num_threads(threads)
     return torch.where(mask[:, None], work, images)
+
+
+@functools.cache
+def naive_case(mode: int, depth: int) -> tuple[torch.Tensor, torch.Tensor, list, torch.Tensor]:
+    """Inputs, weights and the naive fill, computed once and shared by the instruction sets."""
+    images, mask = fill_inputs()
+    weights = make_weights(12, depth, seed=depth)
+    return images, mask, weights, naive_fill(images, mask, weights, mode, slope=0.1)
 
 
 def fill(images, mask, weights, mode: int, temperature: float = 1.0, slope: float = 0.1, seed: int = 0):
@@ -282,11 +297,11 @@ def fill_inputs(batch: int = 4, height: int = 9, width: int = 10, seed: int = 0)
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand(batch, 3, height, width, generator=generator)
     mask = torch.zeros(batch, height, width, dtype=torch.bool)
-    mask[0, 2:6, 3:8] = True  # a box inside
+    mask[0, 3:5, 3:7] = True  # a box inside
     if batch > 1:
         mask[1, :3, :2] = True  # the top-left corner: windows run off the image
     if batch > 2:
-        mask[2] = torch.rand(height, width, generator=generator) < 0.3  # scattered pixels
+        mask[2] = torch.rand(height, width, generator=generator) < 0.15  # scattered pixels
     # image 3 (if any) has no hole at all
     return images.masked_fill(mask[:, None], float("nan")), mask
 
@@ -294,10 +309,8 @@ def fill_inputs(batch: int = 4, height: int = 9, width: int = 10, seed: int = 0)
 @pytest.mark.parametrize("mode", [0, 1])
 @pytest.mark.parametrize("depth", [0, 2])
 def test_fill_matches_the_naive_fill(cpu_isa: str, mode: int, depth: int) -> None:
-    images, mask = fill_inputs()
-    weights = make_weights(12, depth, seed=depth)
+    images, mask, weights, want = naive_case(mode, depth)
     got = fill(images, mask, weights, mode)
-    want = naive_fill(images, mask, weights, mode, slope=0.1)
     assert torch.equal(got[mask[:, None].expand_as(got)], want[mask[:, None].expand_as(want)])
     outside = ~mask[:, None].expand_as(got)
     assert torch.equal(got[outside], images[outside])  # copied bit for bit
@@ -322,8 +335,8 @@ def assert_decisions_follow_the_network(filled, mask, weights, mode: int, slope:
 
 def default_size_inputs():
     """Width 120, depth 4 (the study's network), an 8x8 hole in 12x12 images."""
-    images, mask = fill_inputs(batch=2, height=12, width=12, seed=1)
-    mask[:] = False
+    images = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(2, 12, 12, dtype=torch.bool)
     mask[:, 3:11, 2:10] = True
     images = images.masked_fill(mask[:, None], float("nan"))
     return images, mask, make_weights(120, 4, seed=3)
@@ -348,7 +361,7 @@ def test_fill_matches_the_pytorch_fill_of_the_pixelcnn() -> None:
     weights = [w.w_in, w.b_in, w.w_hidden, w.b_hidden, w.w_out, w.b_out]
     images, mask = fill_inputs(batch=3, height=10, width=10, seed=2)
     with torch.no_grad():
-        assert torch.allclose(network_logits(images.nan_to_num(0), weights, 0.05), model(images.nan_to_num(0)))
+        torch.testing.assert_close(network_logits(images.nan_to_num(0), weights, 0.05), model(images.nan_to_num(0)))
     for mode in (0, 1):
         want = pixelcnn_fill_torch(images, mask, w, 0.05, lambda logits, m=mode: decode_subpixel(logits, m))
         assert torch.equal(fill(images, mask, weights, mode, slope=0.05), want)

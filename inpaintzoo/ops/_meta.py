@@ -66,6 +66,4 @@ def _lstm_cell_backward(ctx: Any, grad_h: torch.Tensor | None, grad_c: torch.Ten
     return grad_gates, grad_c_prev
 
 
-torch.library.register_autograd(
-    "inpaintzoo::lstm_cell", _lstm_cell_backward, setup_context=_lstm_cell_setup_context
-)
+torch.library.register_autograd("inpaintzoo::lstm_cell", _lstm_cell_backward, setup_context=_lstm_cell_setup_context)

@@ -68,6 +68,8 @@ def _jit_build() -> tuple[ModuleType | None, str]:
 @cache
 def load_extension() -> tuple[Any | None, str]:
     """Import the compiled extension and register its fake/autograd kernels; returns (module or None, why not)."""
+    import torch  # noqa: F401  (loads libtorch before the extension that links it)
+
     try:
         from inpaintzoo import _C as module  # registers torch.ops.inpaintzoo.*
     except ImportError as exc:

@@ -1,0 +1,292 @@
+"""Benchmark of the compiled kernels against PyTorch, side by side in one run; prints a table, writes JSON.
+
+- lstm_cell forward+backward at the Row LSTM's CIFAR-10 shapes (batch 64 x row width 32 = 2048 rows, hidden 64
+  and 128) and flat-lstm's (batch 64, hidden 64): eager PyTorch composition, torch.compile of it, the extension,
+  and torch.nn.LSTMCell against the extension plus the same two matmuls (LSTMCell always includes them).
+- pixelcnn_fill of an 8x8 hole in 32x32 images, batch 1 and 64, at the default network (width 120, depth 4,
+  slope 0.01): the naive fill (whole network on the whole image per sub-pixel; a few sub-pixels timed and
+  extrapolated), the PyTorch windowed fill of inpaintzoo.ops.pixelcnn_fill, and the extension; beside them the
+  FLOPs of one fill and the time they take at this machine's measured sgemm rate (the floor).
+
+Every time is the median of several repeats (the machine may be shared: see the load average in the output).
+On a machine shared with other jobs, run with OMP_WAIT_POLICY=passive: otherwise OpenMP workers spin while
+they wait and every multi-threaded number (eager PyTorch's too) can come out 10-100x slow; or use --threads 1.
+
+    python benchmarks/bench_kernels.py [--repeats 7] [--quick] [--threads N] [--out benchmarks/results/kernels.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inpaintzoo.ops import backend
+from inpaintzoo.ops.lstm_cell import lstm_cell, lstm_cell_reference
+from inpaintzoo.ops.pixelcnn_fill import decode_subpixel, pixelcnn_fill_torch
+from inpaintzoo.zoo.density.pixelcnn import PixelCNN
+
+RESULTS = Path(__file__).resolve().parent / "results" / "kernels.json"
+LSTM_SHAPES = [("row-lstm h64", 2048, 64), ("row-lstm h128", 2048, 128), ("flat-lstm h64", 64, 64)]
+IMAGE, HOLE, WIDTH, DEPTH, SLOPE = 32, 8, 120, 4, 0.01
+GOALS = {
+    "fill_vs_naive": 500.0,
+    "fill_vs_torch_batch1": 8.0,
+    "fill_vs_torch_batch64": 2.0,
+    "fill_vs_floor_batch64": 3.0,
+    "lstm_vs_eager": 3.0,
+    "lstm_vs_compile": 1.0,
+}
+
+
+def timed(fn: Callable[[], Any], repeats: int, min_seconds: float = 0.05) -> dict[str, float]:
+    """Median and best seconds per call over `repeats` batches of calls, each batch at least `min_seconds`."""
+    fn()  # warm up (allocations, lazy init, compilation)
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    inner = max(1, int(min_seconds / once))
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - start) / inner)
+    return {"median_s": statistics.median(samples), "best_s": min(samples), "calls_per_sample": inner}
+
+
+def sgemm_rate(repeats: int) -> float:
+    """FLOP/s of a large float32 matmul: the machine's practical peak for dense math."""
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = torch.empty(n, n)
+    t = timed(lambda: torch.mm(a, b, out=out), repeats)
+    return 2 * n**3 / t["median_s"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# lstm_cell
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def bench_lstm_shape(name: str, rows: int, hidden: int, compiled: Callable, repeats: int) -> dict[str, Any]:
+    """One shape. Gradients come from torch.autograd.grad (nothing accumulates into .grad, as for gates that a
+    convolution or matmul produced)."""
+    gates = torch.randn(rows, 4 * hidden, requires_grad=True)
+    c_prev = torch.randn(rows, hidden, requires_grad=True)
+    grads = (torch.randn(rows, hidden), torch.randn(rows, hidden))
+
+    def fwd_bwd(cell: Callable) -> Callable[[], None]:
+        def run() -> None:
+            torch.autograd.grad(cell(gates, c_prev), (gates, c_prev), grads)
+
+        return run
+
+    def fwd(cell: Callable) -> Callable[[], None]:
+        def run() -> None:
+            with torch.no_grad():
+                cell(gates, c_prev)
+
+        return run
+
+    entry: dict[str, Any] = {"shape": name, "rows": rows, "hidden": hidden}
+    for variant, cell in [("eager", lstm_cell_reference), ("compile", compiled), ("extension", lstm_cell)]:
+        entry[variant] = {"fwd_bwd": timed(fwd_bwd(cell), repeats), "fwd": timed(fwd(cell), repeats)}
+
+    # nn.LSTMCell includes the input and recurrent matmuls: compare it with the extension plus the same two
+    module = torch.nn.LSTMCell(hidden, hidden)
+    x = torch.randn(rows, hidden, requires_grad=True)
+    h0 = torch.randn(rows, hidden, requires_grad=True)
+    c0 = torch.randn(rows, hidden, requires_grad=True)
+    inputs = (x, h0, c0, *module.parameters())
+
+    def lstmcell_module() -> None:
+        torch.autograd.grad(module(x, (h0, c0)), inputs, grads)
+
+    def extension_with_matmuls() -> None:
+        gates_mm = torch.addmm(module.bias_ih, x, module.weight_ih.t())
+        gates_mm = gates_mm + torch.addmm(module.bias_hh, h0, module.weight_hh.t())
+        torch.autograd.grad(lstm_cell(gates_mm, c0), inputs, grads)
+
+    entry["nn.LSTMCell"] = {"fwd_bwd": timed(lstmcell_module, repeats)}
+    entry["extension+matmuls"] = {"fwd_bwd": timed(extension_with_matmuls, repeats)}
+    return entry
+
+
+def bench_lstm(repeats: int) -> list[dict[str, Any]]:
+    compiled = torch.compile(lstm_cell_reference, dynamic=False)
+    return [bench_lstm_shape(name, rows, hidden, compiled, repeats) for name, rows, hidden in LSTM_SHAPES]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pixelcnn_fill
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def fill_flops(width: int, depth: int, hole_pixels: int) -> dict[str, float]:
+    """FLOPs of one image's fill: colour channel c needs only the units of groups <= c and its 256 logits."""
+    needed = 0
+    for c in range(3):
+        units = (c + 1) * width // 3
+        needed += 2 * (75 * units + depth * units * units + 256 * units)
+    full = 3 * 2 * (75 * width + depth * width * width + 3 * 256 * width)  # the whole network per sub-pixel
+    return {"needed": float(needed * hole_pixels), "full_network": float(full * hole_pixels)}
+
+
+def naive_fill_seconds(model: PixelCNN, images: torch.Tensor, mask: torch.Tensor, steps: int) -> float:
+    """Seconds for a whole fill by the naive method: the whole network on the whole image per sub-pixel."""
+    work = images.clone()
+    holes = mask.nonzero().tolist()  # the same box in every image: (b, i, j) of image 0 give the order
+    order = [(i, j) for b, i, j in holes if b == 0]
+    sub_pixels = [(i, j, c) for i, j in order for c in range(3)]
+    with torch.no_grad():
+        model(work)  # warm up
+        start = time.perf_counter()
+        for i, j, c in sub_pixels[:steps]:
+            logits = model(work)[:, c, :, i, j]
+            work[:, c, i, j] = decode_subpixel(logits, "greedy")
+        elapsed = time.perf_counter() - start
+    return elapsed / steps * len(sub_pixels)
+
+
+def bench_fill(repeats: int, quick: bool, gemm_rate: float) -> list[dict[str, Any]]:
+    torch.manual_seed(0)
+    model = PixelCNN(IMAGE, width=WIDTH, depth=DEPTH, negative_slope=SLOPE).eval()
+    weights = model.fill_weights()
+    op = torch.ops.inpaintzoo.pixelcnn_fill
+    flat = [weights.w_in, weights.b_in, weights.w_hidden, weights.b_hidden, weights.w_out, weights.b_out]
+    start = (IMAGE - HOLE) // 2
+    flops = fill_flops(WIDTH, DEPTH, HOLE * HOLE)
+    results = []
+    for batch in (1, 64):
+        images = torch.rand(batch, 3, IMAGE, IMAGE)
+        mask = torch.zeros(batch, IMAGE, IMAGE, dtype=torch.bool)
+        mask[:, start : start + HOLE, start : start + HOLE] = True
+        entry: dict[str, Any] = {"batch": batch, "hole": HOLE, "width": WIDTH, "depth": DEPTH}
+        entry["naive_s"] = naive_fill_seconds(model, images, mask, steps=2 if quick else 3)
+        entry["torch"] = timed(
+            lambda images=images, mask=mask: pixelcnn_fill_torch(
+                images, mask, weights, SLOPE, lambda z: decode_subpixel(z, "greedy")
+            ),
+            max(3, repeats // 2),
+        )
+        for mode, name in [(0, "greedy"), (1, "mean"), (2, "sample")]:
+            entry[f"extension_{name}"] = timed(
+                lambda images=images, mask=mask, mode=mode: op(images, mask, *flat, mode, 1.0, SLOPE, 0), repeats
+            )
+        entry["flops_needed"] = flops["needed"] * batch
+        entry["flops_full_network"] = flops["full_network"] * batch
+        entry["floor_s"] = entry["flops_needed"] / gemm_rate
+        results.append(entry)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:9.3f}"
+
+
+def report(result: dict[str, Any]) -> dict[str, Any]:
+    """Prints the tables; returns the goals with the measured ratios."""
+    machine = result["machine"]
+    print(
+        f"torch {machine['torch']}, {machine['threads']} threads (OMP_WAIT_POLICY {machine['omp_wait_policy']}), ",
+        end="",
+    )
+    print(f"kernels: {machine['cpu_isa']}, ", end="")
+    print(f"load average {machine['load_before']} -> {machine['load_after']}")
+    print(f"sgemm 2048^3: {result['sgemm_gflops']:.1f} GFLOP/s\n")
+
+    print("lstm_cell, forward+backward (median ms; fwd-only in brackets)")
+    print(f"{'shape':16}{'eager':>20}{'torch.compile':>20}{'extension':>20}{'LSTMCell':>11}{'ext+mm':>11}")
+    goals: dict[str, Any] = {}
+    worst_eager, worst_compile = float("inf"), float("inf")
+    for row in result["lstm_cell"]:
+        cells = []
+        for variant in ("eager", "compile", "extension"):
+            cells.append(f"{ms(row[variant]['fwd_bwd']['median_s'])} [{ms(row[variant]['fwd']['median_s'])}]")
+        module, fused = row["nn.LSTMCell"]["fwd_bwd"]["median_s"], row["extension+matmuls"]["fwd_bwd"]["median_s"]
+        print(f"{row['shape']:16}" + "".join(f"{c:>20}" for c in cells) + f"{ms(module):>11}{ms(fused):>11}")
+        ext = row["extension"]["fwd_bwd"]["median_s"]
+        worst_eager = min(worst_eager, row["eager"]["fwd_bwd"]["median_s"] / ext)
+        worst_compile = min(worst_compile, row["compile"]["fwd_bwd"]["median_s"] / ext)
+    goals["lstm_vs_eager"] = worst_eager
+    goals["lstm_vs_compile"] = worst_compile
+
+    print("\npixelcnn_fill, 8x8 hole in 32x32, width 120, depth 4 (median ms)")
+    print(f"{'batch':>6}{'naive':>12}{'torch':>11}{'ext greedy':>11}{'ext mean':>10}{'ext sample':>11}", end="")
+    print(f"{'GFLOP':>8}{'floor':>10}{'x naive':>9}{'x torch':>9}{'x floor':>9}")
+    for row in result["pixelcnn_fill"]:
+        ext = row["extension_greedy"]["median_s"]
+        speed_naive, speed_torch = row["naive_s"] / ext, row["torch"]["median_s"] / ext
+        over_floor = ext / row["floor_s"]
+        print(f"{row['batch']:>6}{ms(row['naive_s']):>12}{ms(row['torch']['median_s']):>11}{ms(ext):>11}", end="")
+        print(f"{ms(row['extension_mean']['median_s']):>10}{ms(row['extension_sample']['median_s']):>11}", end="")
+        print(f"{row['flops_needed'] / 1e9:8.3f}{ms(row['floor_s']):>10}{speed_naive:9.0f}{speed_torch:9.1f}", end="")
+        print(f"{over_floor:9.2f}")
+        goals[f"fill_vs_naive_batch{row['batch']}"] = speed_naive
+        goals[f"fill_vs_torch_batch{row['batch']}"] = speed_torch
+        goals[f"fill_vs_floor_batch{row['batch']}"] = over_floor
+    goals["fill_vs_naive"] = min(goals["fill_vs_naive_batch1"], goals["fill_vs_naive_batch64"])
+
+    print("\ngoals")
+    verdicts = {}
+    for name, target in GOALS.items():
+        value = goals[name]
+        met = value <= target if name == "fill_vs_floor_batch64" else value >= target
+        sense = "<=" if name == "fill_vs_floor_batch64" else ">="
+        verdicts[name] = {"measured": value, "target": f"{sense} {target}", "met": met}
+        print(f"  {name:24} {value:9.2f}  (target {sense} {target:g})  {'met' if met else 'NOT met'}")
+    return verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median taken)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON file to write")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    repeats = 3 if args.quick else args.repeats
+    if backend.backend_name() != "extension":
+        raise SystemExit(f"the extension is not active: {backend.backend_info()}")
+    info = backend.backend_info()
+    result: dict[str, Any] = {
+        "machine": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "cpu_isa": info["cpu_isa"],
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+            "load_before": [round(x, 2) for x in os.getloadavg()],
+        },
+        "repeats": repeats,
+    }
+    gemm = sgemm_rate(repeats)
+    result["sgemm_gflops"] = gemm / 1e9
+    result["lstm_cell"] = bench_lstm(repeats)
+    result["pixelcnn_fill"] = bench_fill(repeats, args.quick, gemm)
+    result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["goals"] = report(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
