@@ -325,7 +325,7 @@ def info(ctx: click.Context) -> None:
     import torch
 
     import inpaintzoo
-    from inpaintzoo.ops.backend import BACKEND_ENV, backend_name, load_extension
+    from inpaintzoo.ops.backend import BACKEND_ENV, backend_info
 
     registry = get_registry(ctx)
     table = Table(show_header=False)
@@ -337,14 +337,16 @@ def info(ctx: click.Context) -> None:
     table.add_row("numpy", numpy.__version__)
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     table.add_row("device", f"cuda: {cuda}; cpu threads: {torch.get_num_threads()}")
-    _, why = load_extension()
-    backend = backend_name()
-    table.add_row(
-        "kernel backend",
-        backend
-        + (f" ({why})" if backend == "torch" and why else "")
-        + f"  [{BACKEND_ENV}={os.environ.get(BACKEND_ENV, 'auto')}]",
-    )
+    info = backend_info()
+    backend = info["backend"]
+    if "error" in info:
+        detail = f"unavailable: {info['error']}"
+    elif backend == "extension":
+        detail = f"C++ extension, CPU kernels {info['cpu_isa']}, OpenMP {'on' if info['openmp'] else 'off'}, "
+        detail += "CUDA kernels built" if info["cuda_kernels"] else "no CUDA kernels"
+    else:
+        detail = f"PyTorch fallback ({info['reason']})" if info.get("reason") else "PyTorch"
+    table.add_row("kernel backend", f"{escape(detail)}  [{BACKEND_ENV}={os.environ.get(BACKEND_ENV, 'auto')}]")
     plugins = sorted({c.plugin for c in registry.list()})
     table.add_row("plugins", ", ".join(plugins))
     for name, why_failed in registry.failures.items():
