@@ -28,8 +28,8 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         weight = 1.0 - self.current_decay()
         self.updates += 1
-        for ema_p, p in zip(self.shadow.parameters(), model.parameters()):
-            ema_p.lerp_(p.detach(), weight)
+        # one fused call per list rather than a kernel launch per tensor
+        torch._foreach_lerp_(list(self.shadow.parameters()), [p.detach() for p in model.parameters()], weight)
         for ema_b, b in zip(self.shadow.buffers(), model.buffers()):
             ema_b.copy_(b)
 
