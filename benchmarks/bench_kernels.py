@@ -3,6 +3,9 @@
 - lstm_cell forward+backward at the Row LSTM's CIFAR-10 shapes (batch 64 x row width 32 = 2048 rows, hidden 64
   and 128) and flat-lstm's (batch 64, hidden 64): eager PyTorch composition, torch.compile of it, the extension,
   and torch.nn.LSTMCell against the extension plus the same two matmuls (LSTMCell always includes them).
+- a `row-lstm` training step (forward, backward and Adam on a batch of 64 CIFAR-sized images, default model)
+  with the extension's lstm_cell and with the PyTorch reference cell in its place (what INPAINTZOO_BACKEND=torch
+  makes the model call; swapped in the same process so that the two alternate under the same machine load).
 - pixelcnn_fill of an 8x8 hole in 32x32 images, batch 1 and 64, at the default network (width 120, depth 4,
   slope 0.01): the naive fill (whole network on the whole image per sub-pixel; a few sub-pixels timed and
   extrapolated), the PyTorch windowed fill of inpaintzoo.ops.pixelcnn_fill, and the extension; beside them the
@@ -32,6 +35,7 @@ import torch
 from inpaintzoo.ops import backend
 from inpaintzoo.ops.lstm_cell import lstm_cell, lstm_cell_reference
 from inpaintzoo.ops.pixelcnn_fill import decode_subpixel, pixelcnn_fill_torch
+from inpaintzoo.zoo.density import row_lstm
 from inpaintzoo.zoo.density.pixelcnn import PixelCNN
 
 RESULTS = Path(__file__).resolve().parent / "results" / "kernels.json"
@@ -44,7 +48,9 @@ GOALS = {
     "fill_vs_floor_batch64": 3.0,
     "lstm_vs_eager": 3.0,
     "lstm_vs_compile": 1.0,
+    "row_lstm_step_vs_torch": 1.5,
 }
+STEP_BATCH = 64
 
 
 def timed(fn: Callable[[], Any], repeats: int, min_seconds: float = 0.05) -> dict[str, float]:
@@ -124,6 +130,46 @@ def bench_lstm_shape(name: str, rows: int, hidden: int, compiled: Callable, repe
 def bench_lstm(repeats: int) -> list[dict[str, Any]]:
     compiled = torch.compile(lstm_cell_reference, dynamic=False)
     return [bench_lstm_shape(name, rows, hidden, compiled, repeats) for name, rows, hidden in LSTM_SHAPES]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# row-lstm training step
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def bench_row_lstm_step(repeats: int) -> dict[str, Any]:
+    """Seconds per training step of the default Row LSTM with each cell; the two alternate step by step so that a
+    change in the machine's load hits both alike. The model's `lstm_cell` is swapped for the reference one, which
+    is what it runs under INPAINTZOO_BACKEND=torch (backend_name() is cached, so the variable cannot switch it)."""
+    torch.manual_seed(0)
+    model = row_lstm.RowLSTM(IMAGE)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images = torch.rand(STEP_BATCH, 3, IMAGE, IMAGE)
+    cells = {"extension": lstm_cell, "torch": lstm_cell_reference}
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        model.bits_per_dim(images).mean().backward()
+        optimizer.step()
+
+    samples: dict[str, list[float]] = {name: [] for name in cells}
+    try:
+        for cell in cells.values():  # warm up each
+            row_lstm.lstm_cell = cell
+            step()
+        for _ in range(repeats):
+            for name, cell in cells.items():
+                row_lstm.lstm_cell = cell
+                start = time.perf_counter()
+                step()
+                samples[name].append(time.perf_counter() - start)
+    finally:
+        row_lstm.lstm_cell = lstm_cell
+    entry: dict[str, Any] = {"batch": STEP_BATCH, "image": IMAGE, "hidden": model.hidden}
+    entry["layers"] = len(model.input_to_state)
+    for name, times in samples.items():
+        entry[name] = {"median_s": statistics.median(times), "best_s": min(times), "samples_s": times}
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -225,6 +271,14 @@ def report(result: dict[str, Any]) -> dict[str, Any]:
     goals["lstm_vs_eager"] = worst_eager
     goals["lstm_vs_compile"] = worst_compile
 
+    step = result["row_lstm_step"]
+    print(f"\nrow-lstm training step, batch {step['batch']}, hidden {step['hidden']}, ", end="")
+    print(f"{step['layers']} layers, forward+backward+Adam (median ms)")
+    print(f"{'lstm_cell':16}{'step':>11}{'best':>11}")
+    for name in ("torch", "extension"):
+        print(f"{name:16}{ms(step[name]['median_s']):>11}{ms(step[name]['best_s']):>11}")
+    goals["row_lstm_step_vs_torch"] = step["torch"]["median_s"] / step["extension"]["median_s"]
+
     print("\npixelcnn_fill, 8x8 hole in 32x32, width 120, depth 4 (median ms)")
     print(f"{'batch':>6}{'naive':>12}{'torch':>11}{'ext greedy':>11}{'ext mean':>10}{'ext sample':>11}", end="")
     print(f"{'GFLOP':>8}{'floor':>10}{'x naive':>9}{'x torch':>9}{'x floor':>9}")
@@ -280,6 +334,7 @@ def main() -> None:
     gemm = sgemm_rate(repeats)
     result["sgemm_gflops"] = gemm / 1e9
     result["lstm_cell"] = bench_lstm(repeats)
+    result["row_lstm_step"] = bench_row_lstm_step(repeats)
     result["pixelcnn_fill"] = bench_fill(repeats, args.quick, gemm)
     result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["goals"] = report(result)

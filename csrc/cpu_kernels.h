@@ -34,13 +34,22 @@ struct FillArgs {
 
 struct CpuKernels {
   const char* isa;  // "generic", "avx2" or "avx512"
-  void (*lstm_forward_f32)(const float* gates, const float* c_prev, float* h, float* c, int64_t rows, int64_t hidden);
-  void (*lstm_forward_f64)(const double* gates, const double* c_prev, double* h, double* c, int64_t rows,
+  // act: nullptr, or (rows, 4H) to receive the activated gates [sigmoid i, sigmoid f, tanh g, sigmoid o]
+  void (*lstm_forward_f32)(const float* gates, const float* c_prev, float* h, float* c, float* act, int64_t rows,
                            int64_t hidden);
+  void (*lstm_forward_f64)(const double* gates, const double* c_prev, double* h, double* c, double* act,
+                           int64_t rows, int64_t hidden);
+  // from the raw gates
   void (*lstm_backward_f32)(const float* grad_h, const float* grad_c, const float* gates, const float* c_prev,
                             const float* c, float* grad_gates, float* grad_c_prev, int64_t rows, int64_t hidden);
   void (*lstm_backward_f64)(const double* grad_h, const double* grad_c, const double* gates, const double* c_prev,
                             const double* c, double* grad_gates, double* grad_c_prev, int64_t rows, int64_t hidden);
+  // from the activations the forward saved in `act`
+  void (*lstm_backward_act_f32)(const float* grad_h, const float* grad_c, const float* act, const float* c_prev,
+                                const float* c, float* grad_gates, float* grad_c_prev, int64_t rows, int64_t hidden);
+  void (*lstm_backward_act_f64)(const double* grad_h, const double* grad_c, const double* act, const double* c_prev,
+                                const double* c, double* grad_gates, double* grad_c_prev, int64_t rows,
+                                int64_t hidden);
   void (*pixelcnn_fill)(const FillArgs& args);
 };
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_kernels.h"
@@ -126,9 +127,11 @@ inline void store(const Vectorized<T>& v, T* ptr, int64_t count) {
   }
 }
 
-// Lanes [k, k + count) of one row: c = f * c_prev + i * g, h = o * tanh(c).
-template <typename T, bool kFull>
-inline void lstm_forward_lanes(const T* g, const T* c_prev, T* h, T* c, int64_t hidden, int64_t k, int64_t count) {
+// Lanes [k, k + count) of one row: c = f * c_prev + i * g, h = o * tanh(c). With kSave the activated gates
+// [sigmoid i, sigmoid f, tanh g, sigmoid o] are also written to `act` (same layout as the gates) for the backward.
+template <typename T, bool kFull, bool kSave>
+inline void lstm_forward_lanes(const T* g, const T* c_prev, T* h, T* c, T* act, int64_t hidden, int64_t k,
+                               int64_t count) {
   using V = Vectorized<T>;
   const V i = sigmoid(load<T, kFull>(g + k, count));
   const V f = sigmoid(load<T, kFull>(g + hidden + k, count));
@@ -137,40 +140,63 @@ inline void lstm_forward_lanes(const T* g, const T* c_prev, T* h, T* c, int64_t 
   const V c_new = at::vec::fmadd(f, load<T, kFull>(c_prev + k, count), i * cand);
   store<T, kFull>(c_new, c + k, count);
   store<T, kFull>(o * tanh_(c_new), h + k, count);
+  if constexpr (kSave) {
+    store<T, kFull>(i, act + k, count);
+    store<T, kFull>(f, act + hidden + k, count);
+    store<T, kFull>(cand, act + 2 * hidden + k, count);
+    store<T, kFull>(o, act + 3 * hidden + k, count);
+  }
 }
 
+// `act` is nullptr for inference (only h and c written) and the activations buffer for training.
 template <typename T>
-void lstm_forward(const T* gates, const T* c_prev, T* h, T* c, int64_t rows, int64_t hidden) {
+void lstm_forward(const T* gates, const T* c_prev, T* h, T* c, T* act, int64_t rows, int64_t hidden) {
   if (hidden == 0) {
     return;
   }
   constexpr int64_t kLanes = Vectorized<T>::size();
   const int64_t grain = std::max<int64_t>(1, kLstmGrainElements / hidden);
-  at::parallel_for(0, rows, grain, [&](int64_t first, int64_t last) {
-    for (int64_t r = first; r < last; ++r) {
-      const T* g = gates + r * 4 * hidden;
-      const int64_t offset = r * hidden;
-      int64_t k = 0;
-      for (; k + kLanes <= hidden; k += kLanes) {
-        lstm_forward_lanes<T, true>(g, c_prev + offset, h + offset, c + offset, hidden, k, kLanes);
+  const auto run = [&](auto save) {
+    constexpr bool kSave = decltype(save)::value;
+    at::parallel_for(0, rows, grain, [&](int64_t first, int64_t last) {
+      for (int64_t r = first; r < last; ++r) {
+        const T* g = gates + r * 4 * hidden;
+        T* a = kSave ? act + r * 4 * hidden : nullptr;
+        const int64_t offset = r * hidden;
+        int64_t k = 0;
+        for (; k + kLanes <= hidden; k += kLanes) {
+          lstm_forward_lanes<T, true, kSave>(g, c_prev + offset, h + offset, c + offset, a, hidden, k, kLanes);
+        }
+        if (k < hidden) {
+          lstm_forward_lanes<T, false, kSave>(g, c_prev + offset, h + offset, c + offset, a, hidden, k, hidden - k);
+        }
       }
-      if (k < hidden) {
-        lstm_forward_lanes<T, false>(g, c_prev + offset, h + offset, c + offset, hidden, k, hidden - k);
-      }
-    }
-  });
+    });
+  };
+  if (act == nullptr) {
+    run(std::false_type{});
+  } else {
+    run(std::true_type{});
+  }
 }
 
-// Backward of lanes [k, k + count): the activations are recomputed from the raw gates (see lstm_backward).
-template <typename T, bool kFull>
+// Backward of lanes [k, k + count). kActivated: `g` holds the activations saved by the training forward (no
+// exponential but tanh(c)); else the raw gates, whose activations are recomputed (the path of the raw-gates op).
+template <typename T, bool kFull, bool kActivated>
 inline void lstm_backward_lanes(const T* grad_h, const T* grad_c, const T* g, const T* c_prev, const T* c, T* grad_g,
                                 T* grad_c_prev, int64_t hidden, int64_t k, int64_t count) {
   using V = Vectorized<T>;
   const V one(T(1));
-  const V i = sigmoid(load<T, kFull>(g + k, count));
-  const V f = sigmoid(load<T, kFull>(g + hidden + k, count));
-  const V cand = tanh_(load<T, kFull>(g + 2 * hidden + k, count));
-  const V o = sigmoid(load<T, kFull>(g + 3 * hidden + k, count));
+  V i = load<T, kFull>(g + k, count);
+  V f = load<T, kFull>(g + hidden + k, count);
+  V cand = load<T, kFull>(g + 2 * hidden + k, count);
+  V o = load<T, kFull>(g + 3 * hidden + k, count);
+  if constexpr (!kActivated) {
+    i = sigmoid(i);
+    f = sigmoid(f);
+    cand = tanh_(cand);
+    o = sigmoid(o);
+  }
   const V tanh_c = tanh_(load<T, kFull>(c + k, count));
   const V dh = load<T, kFull>(grad_h + k, count);
   // total gradient reaching c: directly, and through h = o * tanh(c)
@@ -182,10 +208,9 @@ inline void lstm_backward_lanes(const T* grad_h, const T* grad_c, const T* g, co
   store<T, kFull>(dc * f, grad_c_prev + k, count);
 }
 
-// The activations are recomputed rather than saved by the forward: the forward then writes only h and c
-// (2H per row instead of 6H), which is what sampling and evaluation run, and the recompute is a few vector
-// exps per element on data the backward reads anyway.
-template <typename T>
+// Autograd uses the activated variant (the forward saved the activations: 4H more written per row, 4 of the 5
+// exponentials per element saved here); the raw-gates variant serves the `lstm_cell_backward` op.
+template <typename T, bool kActivated>
 void lstm_backward(const T* grad_h, const T* grad_c, const T* gates, const T* c_prev, const T* c, T* grad_gates,
                    T* grad_c_prev, int64_t rows, int64_t hidden) {
   if (hidden == 0) {
@@ -200,12 +225,12 @@ void lstm_backward(const T* grad_h, const T* grad_c, const T* gates, const T* c_
       T* dg = grad_gates + 4 * offset;
       int64_t k = 0;
       for (; k + kLanes <= hidden; k += kLanes) {
-        lstm_backward_lanes<T, true>(grad_h + offset, grad_c + offset, g, c_prev + offset, c + offset, dg,
-                                     grad_c_prev + offset, hidden, k, kLanes);
+        lstm_backward_lanes<T, true, kActivated>(grad_h + offset, grad_c + offset, g, c_prev + offset, c + offset, dg,
+                                                 grad_c_prev + offset, hidden, k, kLanes);
       }
       if (k < hidden) {
-        lstm_backward_lanes<T, false>(grad_h + offset, grad_c + offset, g, c_prev + offset, c + offset, dg,
-                                      grad_c_prev + offset, hidden, k, hidden - k);
+        lstm_backward_lanes<T, false, kActivated>(grad_h + offset, grad_c + offset, g, c_prev + offset, c + offset,
+                                                  dg, grad_c_prev + offset, hidden, k, hidden - k);
       }
     }
   });
@@ -524,8 +549,14 @@ void pixelcnn_fill(const FillArgs& args) {
 }  // namespace
 
 const CpuKernels* table() {
-  static const CpuKernels kTable{INPAINTZOO_ISA_NAME,  &lstm_forward<float>,  &lstm_forward<double>,
-                                 &lstm_backward<float>, &lstm_backward<double>, &pixelcnn_fill};
+  static const CpuKernels kTable{INPAINTZOO_ISA_NAME,
+                                 &lstm_forward<float>,
+                                 &lstm_forward<double>,
+                                 &lstm_backward<float, false>,
+                                 &lstm_backward<double, false>,
+                                 &lstm_backward<float, true>,
+                                 &lstm_backward<double, true>,
+                                 &pixelcnn_fill};
   return &kTable;
 }
 

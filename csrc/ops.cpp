@@ -1,7 +1,8 @@
 // The operator schemas of the `inpaintzoo` namespace and the Python module `inpaintzoo._C`.
 //
 // Importing the module registers the ops (torch.ops.inpaintzoo.*); the CPU kernels live in *_cpu.cpp, the
-// CUDA ones in *_cuda.cu, the fake (meta) kernels and the autograd formula in inpaintzoo/ops/_meta.py.
+// CUDA ones in *_cuda.cu, the autograd of lstm_cell in lstm_cell_autograd.cpp, the fake (meta) kernels in
+// inpaintzoo/ops/_meta.py.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <torch/library.h>
@@ -11,8 +12,13 @@
 TORCH_LIBRARY(inpaintzoo, m) {
   m.set_python_module("inpaintzoo.ops._meta");
   m.def("lstm_cell(Tensor gates, Tensor c_prev) -> (Tensor h, Tensor c)");
+  // the training forward: also the activated gates [sigmoid i, sigmoid f, tanh g, sigmoid o], for the backward
+  m.def("lstm_cell_train(Tensor gates, Tensor c_prev) -> (Tensor h, Tensor c, Tensor activations)");
   m.def(
       "lstm_cell_backward(Tensor grad_h, Tensor grad_c, Tensor gates, Tensor c_prev, Tensor c) "
+      "-> (Tensor grad_gates, Tensor grad_c_prev)");
+  m.def(
+      "lstm_cell_backward_activated(Tensor grad_h, Tensor grad_c, Tensor activations, Tensor c_prev, Tensor c) "
       "-> (Tensor grad_gates, Tensor grad_c_prev)");
   m.def(
       "pixelcnn_fill(Tensor images, Tensor mask, Tensor w_in, Tensor b_in, Tensor[] w_hidden, Tensor[] b_hidden, "

@@ -113,6 +113,72 @@ def test_lstm_cell_backward_op_matches_autograd_of_reference(cpu_isa: str, lead,
     torch.testing.assert_close(grad_c_prev, want_c_prev, **tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("lead,hidden", LSTM_SHAPES)
+def test_lstm_cell_train_returns_the_activated_gates(cpu_isa: str, lead, hidden: int, dtype) -> None:
+    gates, c_prev = _lstm_inputs(lead, hidden, dtype, "cpu", seed=9)
+    h, c, activations = torch.ops.inpaintzoo.lstm_cell_train(gates, c_prev)
+    i, f, g, o = gates.chunk(4, dim=-1)
+    want = torch.cat([torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)], dim=-1)
+    torch.testing.assert_close(activations, want, **_tolerances(dtype))
+    assert torch.equal(h, torch.ops.inpaintzoo.lstm_cell(gates, c_prev)[0])
+    torch.testing.assert_close((h, c), lstm_cell_reference(gates, c_prev), **_tolerances(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("lead,hidden", LSTM_SHAPES)
+def test_lstm_cell_backward_activated_matches_autograd_of_reference(cpu_isa: str, lead, hidden: int, dtype) -> None:
+    gates, c_prev = _lstm_inputs(lead, hidden, dtype, "cpu", seed=10)
+    grad_h, grad_c = torch.randn_like(c_prev), torch.randn_like(c_prev)
+    _, c, activations = torch.ops.inpaintzoo.lstm_cell_train(gates, c_prev)
+    got = torch.ops.inpaintzoo.lstm_cell_backward_activated(grad_h, grad_c, activations, c_prev, c)
+    tol = {"rtol": 2e-5, "atol": 2e-6} if dtype == torch.float32 else _tolerances(dtype)
+    torch.testing.assert_close(got, _reference_grads(gates, c_prev, grad_h, grad_c), **tol)
+
+
+class _OpLog(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the ops that run below autograd, i.e. what the C++ autograd of lstm_cell calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+# 4 x 16 x 4H floats: activations saved; 300 x 4H x 256: 1.2 MiB of gates, past the 1 MiB the cell saves them to
+@pytest.mark.parametrize("rows,hidden,saved", [(4, 16, True), (300, 256, False)])
+def test_lstm_cell_autograd_saves_activations_only_for_cache_sized_gates(rows: int, hidden: int, saved: bool) -> None:
+    gates, c_prev = _lstm_inputs((rows,), hidden, torch.float32, "cpu", seed=11)
+    gates.requires_grad_()
+    c_prev.requires_grad_()
+    grad_h, grad_c = torch.randn_like(c_prev), torch.randn_like(c_prev)
+    with _OpLog() as log:
+        h, c = torch.ops.inpaintzoo.lstm_cell(gates, c_prev)
+        got = torch.autograd.grad((h, c), (gates, c_prev), (grad_h, grad_c))
+    lstm_ops = [name for name in log.names if name.startswith("inpaintzoo.")]
+    if saved:
+        assert lstm_ops == ["inpaintzoo.lstm_cell_train", "inpaintzoo.lstm_cell_backward_activated"]
+    else:
+        assert lstm_ops == ["inpaintzoo.lstm_cell", "inpaintzoo.lstm_cell_backward"]
+    torch.testing.assert_close(got, _reference_grads(gates, c_prev, grad_h, grad_c), rtol=2e-5, atol=2e-6)
+    torch.testing.assert_close((h, c), lstm_cell_reference(gates, c_prev), rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_cell_without_gradients_runs_the_inference_forward_only() -> None:
+    gates, c_prev = _lstm_inputs((4,), 16, torch.float32, "cpu", seed=12)
+    gates.requires_grad_()
+    with torch.no_grad(), _OpLog() as log:
+        h, _ = torch.ops.inpaintzoo.lstm_cell(gates, c_prev)
+    detached = gates.detach()
+    with _OpLog() as log_no_input_grad:
+        torch.ops.inpaintzoo.lstm_cell(detached, c_prev)
+    assert log.names == log_no_input_grad.names == ["inpaintzoo.lstm_cell"]
+    assert not h.requires_grad
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("lead,hidden", [((1,), 1), ((3,), 3), ((5, 3), 4), ((7,), 33)])
 def test_lstm_cell_gradcheck(lead, hidden: int, device: str) -> None:
@@ -162,6 +228,10 @@ def test_lstm_cell_opcheck() -> None:
     _, c = torch.ops.inpaintzoo.lstm_cell(gates.detach(), c_prev)
     grads = (torch.randn_like(c), torch.randn_like(c))
     torch.library.opcheck(torch.ops.inpaintzoo.lstm_cell_backward.default, (*grads, gates.detach(), c_prev, c))
+    torch.library.opcheck(torch.ops.inpaintzoo.lstm_cell_train.default, (gates.detach(), c_prev))
+    _, _, activations = torch.ops.inpaintzoo.lstm_cell_train(gates.detach(), c_prev)
+    op = torch.ops.inpaintzoo.lstm_cell_backward_activated.default
+    torch.library.opcheck(op, (*grads, activations, c_prev, c))
 
 
 def test_lstm_cell_traces_under_torch_compile() -> None:
@@ -202,6 +272,10 @@ def test_lstm_cell_rejects_mixed_dtypes_and_bad_gradients() -> None:
     gates, c = torch.zeros(2, 8), torch.zeros(2, 2)
     with pytest.raises(RuntimeError, match="grad_h must have the shape of c_prev"):
         torch.ops.inpaintzoo.lstm_cell_backward(torch.zeros(2, 3), c, gates, c, c)
+    with pytest.raises(RuntimeError, match="lstm_cell_backward_activated: c must have the shape of c_prev"):
+        torch.ops.inpaintzoo.lstm_cell_backward_activated(c, c, gates, c, torch.zeros(2, 3))
+    with pytest.raises(RuntimeError, match="lstm_cell_train: c_prev must have shape"):
+        torch.ops.inpaintzoo.lstm_cell_train(gates, torch.zeros(2, 3))
 
 
 @pytest.mark.parametrize("device", [pytest.param("cuda", marks=needs_cuda)])

@@ -1,7 +1,8 @@
-"""Fake (meta) kernels and the autograd formula of the compiled `torch.ops.inpaintzoo.*` ops.
+"""Fake (meta) kernels of the compiled `torch.ops.inpaintzoo.*` ops.
 
 Fake kernels give the output shapes without computing, so torch.compile / torch.export trace through the
-ops; the autograd registration makes `lstm_cell` differentiable through the fused `lstm_cell_backward`.
+ops. The autograd of `lstm_cell` is registered once, in C++ (csrc/lstm_cell_autograd.cpp): a Python
+registration cost more per call than the kernel itself at small sizes.
 `inpaintzoo.ops.backend` imports this module right after the extension loads (the C++ library also names it
 with `set_python_module`, so torch imports it on its own when it needs a fake kernel).
 """
@@ -36,6 +37,12 @@ def _lstm_cell_fake(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Te
     return gates.new_empty(shape), gates.new_empty(shape)
 
 
+@torch.library.register_fake("inpaintzoo::lstm_cell_train")
+def _lstm_cell_train_fake(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    h, c = _lstm_cell_fake(gates, c_prev)
+    return h, c, gates.new_empty(gates.shape)
+
+
 @torch.library.register_fake("inpaintzoo::lstm_cell_backward")
 def _lstm_cell_backward_fake(
     grad_h: torch.Tensor, grad_c: torch.Tensor, gates: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor
@@ -44,26 +51,16 @@ def _lstm_cell_backward_fake(
     return gates.new_empty(gates.shape), c_prev.new_empty(c_prev.shape)
 
 
+@torch.library.register_fake("inpaintzoo::lstm_cell_backward_activated")
+def _lstm_cell_backward_activated_fake(
+    grad_h: torch.Tensor, grad_c: torch.Tensor, activations: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return _lstm_cell_backward_fake(grad_h, grad_c, activations, c_prev, c)
+
+
 @torch.library.register_fake("inpaintzoo::pixelcnn_fill")
 def _pixelcnn_fill_fake(images: torch.Tensor, mask: torch.Tensor, *args: Any) -> torch.Tensor:
     torch._check(images.dim() == 4 and images.shape[1] == 3, lambda: "inpaintzoo::pixelcnn_fill: images (B, 3, H, W)")
     torch._check(images.dtype == torch.float32, lambda: "inpaintzoo::pixelcnn_fill: images must be float32")
     torch._check(mask.dtype == torch.bool, lambda: "inpaintzoo::pixelcnn_fill: mask must be bool")
     return images.new_empty(images.shape)
-
-
-def _lstm_cell_setup_context(ctx: Any, inputs: tuple[torch.Tensor, torch.Tensor], output: Any) -> None:
-    gates, c_prev = inputs
-    _, c = output
-    ctx.save_for_backward(gates, c_prev, c)
-
-
-def _lstm_cell_backward(ctx: Any, grad_h: torch.Tensor | None, grad_c: torch.Tensor | None) -> tuple[Any, Any]:
-    gates, c_prev, c = ctx.saved_tensors
-    grad_h = torch.zeros_like(c) if grad_h is None else grad_h.contiguous()
-    grad_c = torch.zeros_like(c) if grad_c is None else grad_c.contiguous()
-    grad_gates, grad_c_prev = torch.ops.inpaintzoo.lstm_cell_backward(grad_h, grad_c, gates, c_prev, c)
-    return grad_gates, grad_c_prev
-
-
-torch.library.register_autograd("inpaintzoo::lstm_cell", _lstm_cell_backward, setup_context=_lstm_cell_setup_context)

@@ -30,9 +30,12 @@ def lstm_cell_reference(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torc
 
 
 def lstm_cell(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(h, c)` from gate pre-activations `[i, f, g, o]`: the compiled op when built, else the reference."""
+    """`(h, c)` from gate pre-activations `[i, f, g, o]`: the compiled op when built, else the reference.
+
+    The op takes any strides (it makes what it needs contiguous itself) and its autograd is C++, so this adds
+    nothing per call but the backend look-up."""
     op = extension_op("lstm_cell")
     if op is None:
         return lstm_cell_reference(gates, c_prev)
-    h, c = op(gates.contiguous(), c_prev.contiguous())
+    h, c = getattr(op, "default", op)(gates, c_prev)  # the overload itself skips the packet's Python dispatch
     return h, c
