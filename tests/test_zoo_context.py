@@ -1,6 +1,8 @@
 """The context-encoder zoo: encoders, decoders, discriminators and objectives, built through the registry.
 
-Every network here is tiny (width 4, bottleneck 16) so the full cross product trains in seconds.
+Every network here is tiny (width 4, bottleneck 16) so the full cross product trains in seconds. The
+full-resolution pair (encoder `dilated`, decoder `conv`) only fits itself, so it joins the cross product
+as one extra pair.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from inpaintzoo.zoo.losses import GAN, WGAN, WGANGP, NotConfiguredError, gradien
 
 ENCODERS = ("cnn", "strided", "vgg", "resnet", "inception")
 DECODERS = ("deconv", "upconv")
+PAIRS = [(e, d) for e in ENCODERS for d in DECODERS] + [("dilated", "conv")]
 DISCRIMINATORS = ("dcgan", "vgg", "resnet", "inception")
 ADVERSARIAL = ("gan", "wgan", "wgan-gp")
 SIZE, BATCH, OVERLAP = 32, 4, 4
@@ -25,6 +28,8 @@ BOX = (12, 12, 8, 8)  # the centred 8x8 hole of a 32x32 image
 
 
 def tiny_encoder(name: str) -> dict:
+    if name == "dilated":
+        return {"width": 4}
     extra = {"blocks": 1} if name in ("resnet", "inception") else {}
     return {"width": 4, "bottleneck": 16, **extra}
 
@@ -84,8 +89,8 @@ def generator_step_index(objective) -> int:
     return getattr(objective, "n_critic", 1) - 1
 
 
-COMBINATIONS = [(e, d, None, "l2") for e in ENCODERS for d in DECODERS] + [
-    (e, d, disc, loss) for e in ENCODERS for d in DECODERS for disc in DISCRIMINATORS for loss in ADVERSARIAL
+COMBINATIONS = [(e, d, None, "l2") for e, d in PAIRS] + [
+    (e, d, disc, loss) for e, d in PAIRS for disc in DISCRIMINATORS for loss in ADVERSARIAL
 ]
 
 
@@ -190,6 +195,52 @@ def test_strided_encoder_has_no_pooling(registry):
     assert (convs[-2].out_channels, convs[-1].kernel_size) == (256, (4, 4))
 
 
+def test_dilated_encoder_keeps_the_resolution(registry):
+    enc = registry.build("encoder", "dilated", in_channels=4, image_size=SIZE, width=4).eval()
+    assert (enc.out_channels, enc.out_size) == (4, SIZE)
+    assert enc(torch.rand(2, 4, SIZE, SIZE)).shape == (2, 4, SIZE, SIZE)
+    convs = [m for m in enc.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.dilation[0] for c in convs] == [1, 1, 2, 4, 8, 1, 1, 1]
+    assert [c.stride[0] for c in convs] == [1, 2, 1, 1, 1, 1, 1, 1]  # one halving, undone by the resize
+    assert sum(isinstance(m, nn.Upsample) for m in enc.modules()) == 1
+
+    flat = registry.build("encoder", "dilated", in_channels=4, image_size=21, width=4, downsample=False, rates="1,3")
+    assert flat.eval()(torch.rand(2, 4, 21, 21)).shape == (2, 4, 21, 21)
+    assert not any(isinstance(m, nn.Upsample) for m in flat.modules())
+    with pytest.raises(UsageError, match="divisible by 2"):
+        registry.build("encoder", "dilated", in_channels=4, image_size=21)
+    with pytest.raises(UsageError, match="rates"):
+        registry.build("encoder", "dilated", in_channels=4, image_size=SIZE, rates="2,0")
+
+
+def receptive_field(encoder: nn.Module, size: int = SIZE) -> torch.Tensor:
+    """Which input pixels the code's centre cell depends on: (size, size) bool."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 4, size, size, requires_grad=True)
+    encoder.eval()(x)[0, :, size // 2, size // 2].sum().backward()
+    return x.grad.abs().sum((0, 1)) > 0
+
+
+def test_dilation_widens_the_field_over_the_hole(registry):
+    """The centre of an 8x8 hole must see past the hole's border; undilated, the same depth sees less."""
+    wide = receptive_field(registry.build("encoder", "dilated", in_channels=4, image_size=SIZE, width=4))
+    narrow = receptive_field(
+        registry.build("encoder", "dilated", in_channels=4, image_size=SIZE, width=4, rates="1,1,1")
+    )
+    assert wide.all()  # rates 2, 4, 8 at half resolution reach every pixel of a 32x32 image
+    assert narrow.sum() < wide.sum() and narrow[0, 0].item() is False
+    assert narrow[10:22, 10:22].all()  # still covers the hole and a band around it
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_dilated_encoder_skip_joins_the_stem_to_the_code(registry, skip):
+    """With the skip the merge sees the stem's full-resolution features next to the widened ones."""
+    enc = registry.build("encoder", "dilated", in_channels=4, image_size=16, width=4, skip=skip).eval()
+    assert enc.merge[0].in_channels == (8 if skip else 4)
+    x = torch.rand(1, 4, 16, 16)
+    assert enc(x).shape == (1, 4, 16, 16)
+
+
 # ----- decoders
 
 
@@ -206,6 +257,49 @@ def test_decoders_reach_the_patch_size(registry, name, in_size, patch):
 def test_decoders_refuse_to_shrink(registry, name):
     with pytest.raises(UsageError, match="cannot shrink"):
         registry.build("decoder", name, in_channels=6, in_size=8, patch_size=4)
+
+
+@pytest.mark.parametrize(("in_size", "patch"), [(32, 16), (32, 8), (16, 16), (20, 4), (9, 1)])
+def test_conv_decoder_crops_the_centre_of_a_larger_code(registry, in_size, patch):
+    """The cropped-with-margin computation equals running the head over the whole code and cropping its centre."""
+    torch.manual_seed(0)
+    dec = registry.build("decoder", "conv", in_channels=6, in_size=in_size, patch_size=patch, width=4).eval()
+    code = torch.randn(2, 6, in_size, in_size) * 3
+    out = dec(code)
+    assert out.shape == (2, 3, patch, patch)
+    assert out.min() >= 0 and out.max() <= 1
+    start = (in_size - patch) // 2
+    whole = dec.body(code)[..., start : start + patch, start : start + patch]
+    torch.testing.assert_close(out, whole)
+
+
+def test_conv_decoder_refuses_codes_it_cannot_crop(registry):
+    with pytest.raises(UsageError, match="cannot grow"):
+        registry.build("decoder", "conv", in_channels=6, in_size=4, patch_size=16)
+    with pytest.raises(UsageError, match="even"):
+        registry.build("decoder", "conv", in_channels=6, in_size=17, patch_size=16)
+
+
+def test_conv_decoder_predicts_from_the_patch_region_only(registry):
+    """A change to the code far outside the patch (and its margin) leaves the prediction exactly as it was."""
+    dec = registry.build("decoder", "conv", in_channels=6, in_size=32, patch_size=16, layers=2).eval()
+    code = torch.randn(1, 6, 32, 32)
+    changed = code.clone()
+    changed[..., :4, :] += 5.0  # rows 0-3; the patch starts at 8 and its margin of 3 at 5
+    torch.testing.assert_close(dec(code), dec(changed), rtol=0, atol=0)
+    changed[..., 6, 16] += 5.0  # inside the margin: reaches the patch's first row
+    assert not torch.equal(dec(code), dec(changed))
+
+
+def test_dilated_encoder_with_conv_decoder_learns(registry):
+    torch.manual_seed(0)
+    model = build_model(registry, "dilated", "conv")
+    assert (model.encoder.out_size, model.decoder.patch_size) == (SIZE, 16)
+    objective = registry.build("loss", "l2")
+    objective.configure(model, None, lr=3e-3, disc_lr=0.0)
+    images, mask = random_batch()
+    losses = [objective.step(model, None, images, mask, "image", step)["loss"] for step in range(30)]
+    assert losses[-1] < 0.7 * losses[0]
 
 
 def test_deconv_uses_transposed_convolutions_and_upconv_resizes(registry):

@@ -3,7 +3,8 @@
 Encoders and discriminators differ only in their ends (a bottleneck vs. a score), so both build their
 feature extractors here: `plain_trunk`, `strided_trunk`, `vgg_trunk`, `resnet_trunk` and
 `inception_trunk` each return a `Trunk` that says how many channels come out and by how much it shrinks
-the input. Every spatial filter is 3x3; every layer can carry batch norm, layer norm or none.
+the input. Every spatial filter is 3x3 (`DilatedConvNormAct` spreads its taps apart to widen the field without
+shrinking the map); every layer can carry batch norm, layer norm or none.
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ class ConvNormAct(nn.Sequential):
     ) -> None:
         super().__init__(
             conv(in_channels, out_channels, kernel, stride, norm), norm_layer(norm, out_channels), activation(act)
+        )
+
+
+class DilatedConvNormAct(nn.Sequential):
+    """A 3x3 convolution with holes (`rate` pixels apart), normalisation, activation: a wide field at full detail.
+
+    Padding equals the rate, so the size is kept; a stack of rates 2, 4, 8 sees 29 pixels across with three layers.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, rate: int, norm: str = "batch", act: str = "relu") -> None:
+        if rate < 1:
+            raise UsageError(f"a dilation rate must be at least 1, got {rate}")
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=rate, dilation=rate, bias=norm != "batch"),
+            norm_layer(norm, out_channels),
+            activation(act),
         )
 
 

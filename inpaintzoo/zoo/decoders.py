@@ -6,6 +6,9 @@ projection to 4x4), then k doublings reach P = b * 2**k. They differ only in how
 `deconv` with stride-2 transposed convolutions, `upconv` by resizing and a 3x3 convolution (which
 avoids the checkerboard artefacts of uneven transposed-convolution overlap). Channels halve with
 each doubling, from at most 8 * width down to width; a 3x3 convolution and a sigmoid end it.
+
+`conv` goes the other way, for encoders that keep the resolution (`dilated`): the code is at least as
+large as the patch, so it crops the centre of the code and ends in 3x3 convolutions and a sigmoid.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def upsampling_plan(in_size: int, patch_size: int) -> tuple[int, int]:
     if in_size > patch_size:
         raise UsageError(
             f"a decoder cannot shrink a {in_size}x{in_size} code to a {patch_size}x{patch_size} patch; "
-            "use an encoder with a bottleneck (encoder.bottleneck > 0) or a larger overlap"
+            "use an encoder with a bottleneck (encoder.bottleneck > 0), a larger overlap, or decoder=conv"
         )
     floor = min(max(in_size, MIN_BASE), patch_size)
     doublings = 0
@@ -123,6 +126,58 @@ def upconv(
         return nn.Sequential(resize, ConvNormAct(cin, cout, 1, norm))
 
     return Decoder("upconv", in_channels, in_size, patch_size, width, batch_norm, resize_doubling)
+
+
+class CropDecoder(nn.Module):
+    """Centre-crop the code to the patch, then 3x3 convolutions and a sigmoid.
+
+    The decoder is not told where the patch lies, so it takes the centre: right for a centred hole on an
+    encoder whose code spans the image pixel for pixel (`dilated`). It crops `margin` extra cells on each
+    side first, one per convolution, so the zero padding never reaches the kept patch: the result equals
+    running the convolutions over the whole code and cropping afterwards, at a fraction of the cost.
+    With `in_size == patch_size` it is a plain convolutional head: that is also the case for masks with no
+    fixed box (random rectangles, strokes), where the patch is the whole image and nothing is cropped.
+    """
+
+    def __init__(self, in_channels: int, in_size: int, patch_size: int, width: int, layers: int, norm: str) -> None:
+        super().__init__()
+        if in_size < patch_size:
+            raise UsageError(
+                f"decoder 'conv' cannot grow a {in_size}x{in_size} code to a {patch_size}x{patch_size} patch; "
+                "use decoder=deconv or decoder=upconv, or an encoder that keeps the resolution (encoder=dilated)"
+            )
+        if (in_size - patch_size) % 2:
+            raise UsageError(
+                f"decoder 'conv' cannot centre a {patch_size}x{patch_size} patch in a {in_size}x{in_size} code "
+                "(their difference must be even); change model.overlap by one"
+            )
+        if width < 1 or layers < 0:
+            raise UsageError(f"decoder 'conv': width must be at least 1 and layers 0 or more, got {width}, {layers}")
+        offset = (in_size - patch_size) // 2
+        self.margin = min(offset, layers + 1)  # one cell per 3x3 convolution, the output's included
+        self.start = offset - self.margin
+        self.size = patch_size + 2 * self.margin
+        body: list[nn.Module] = []
+        cin = in_channels
+        for _ in range(layers):
+            body.append(ConvNormAct(cin, width, 1, norm))
+            cin = width
+        body += [nn.Conv2d(cin, 3, 3, padding=1), nn.Sigmoid()]
+        self.body = nn.Sequential(*body)
+        self.patch_size = patch_size
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        a, m = self.start, self.margin
+        out = self.body(code[..., a : a + self.size, a : a + self.size])
+        return out[..., m : m + self.patch_size, m : m + self.patch_size]
+
+
+@components("decoder", "conv")
+def conv(
+    in_channels: int, in_size: int, patch_size: int, width: int = 32, layers: int = 2, batch_norm: bool = True
+) -> CropDecoder:
+    """Crop the code's centre to the patch, 3x3 convolutions, sigmoid: for full-size codes and centred holes."""
+    return CropDecoder(in_channels, in_size, patch_size, width, layers, "batch" if batch_norm else "none")
 
 
 inpaintzoo_register = components.hook()

@@ -6,6 +6,9 @@ then one convolution that squeezes the whole feature map into `bottleneck` featu
 stride-4 convolution, so no layer is fully connected and larger images keep a spatial code.
 `bottleneck=0` skips the bottleneck and hands the trunk's feature map to the decoder.
 
+`dilated` is the exception: it keeps the image's resolution (Iizuka et al. 2017's completion network, scaled
+down) so the decoder can continue the edges and colours at the hole's border; pair it with decoder `conv`.
+
 Dropout sits only in front of the bottleneck (where the parameters are), not after every convolution:
 batch norm already regularises the convolutions, and dropout there would fight it.
 """
@@ -18,6 +21,8 @@ from torch import nn
 from inpaintzoo.errors import UsageError
 from inpaintzoo.registry import Collection
 from inpaintzoo.zoo.blocks import (
+    ConvNormAct,
+    DilatedConvNormAct,
     Trunk,
     inception_trunk,
     norm_layer,
@@ -152,6 +157,66 @@ def inception(
     require_divisible(image_size, 8, "encoder 'inception'")
     trunk = inception_trunk(in_channels, width, blocks, _norm(batch_norm))
     return Encoder("inception", trunk, image_size, bottleneck, dropout, batch_norm)
+
+
+class DilatedEncoder(nn.Module):
+    """Full-resolution features: stem, an optional stride-2 step, dilated 3x3 convolutions, back up to full size.
+
+    The dilated stack widens the field over the hole without pooling detail away; when the middle runs at half
+    resolution, a resize-convolution returns to full size and the stem's features are concatenated back in (a
+    skip), so the code the decoder crops still carries the border's exact pixels. `out_size == image_size`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        width: int,
+        rates: tuple[int, ...],
+        downsample: bool,
+        skip: bool,
+        batch_norm: bool,
+    ) -> None:
+        super().__init__()
+        if width < 1:
+            raise UsageError(f"encoder 'dilated': width must be at least 1, got {width}")
+        if not rates or any(r < 1 for r in rates):
+            raise UsageError(f"encoder 'dilated': rates must be one or more positive integers, got {rates}")
+        if downsample:
+            require_divisible(image_size, 2, "encoder 'dilated' with downsample=true")
+        norm = _norm(batch_norm)
+        middle = 2 * width if downsample else width
+        self.stem = ConvNormAct(in_channels, width, 1, norm)
+        layers: list[nn.Module] = [ConvNormAct(width, middle, 2 if downsample else 1, norm)]
+        layers += [DilatedConvNormAct(middle, middle, rate, norm) for rate in rates]
+        layers.append(ConvNormAct(middle, middle, 1, norm))
+        if downsample:
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), ConvNormAct(middle, width, 1, norm)]
+        self.middle = nn.Sequential(*layers)
+        self.skip = skip
+        self.merge = ConvNormAct(2 * width if skip else width, width, 1, norm)
+        self.out_channels, self.out_size = width, image_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stem = self.stem(x)
+        features = self.middle(stem)
+        if self.skip:
+            features = torch.cat([features, stem], dim=1)
+        return self.merge(features)
+
+
+@components("encoder", "dilated")
+def dilated(
+    in_channels: int,
+    image_size: int,
+    width: int = 16,
+    rates: tuple[int, ...] = (2, 4, 8),
+    downsample: bool = True,
+    skip: bool = True,
+    batch_norm: bool = True,
+) -> DilatedEncoder:
+    """Dilated convolutions at (half) resolution, a full-size code: keeps the border's detail (use decoder conv)."""
+    return DilatedEncoder(in_channels, image_size, width, tuple(rates), downsample, skip, batch_norm)
 
 
 inpaintzoo_register = components.hook()
