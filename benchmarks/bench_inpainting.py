@@ -40,8 +40,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 #: learned models: name -> overrides (CIFAR-10, centre 8x8 hole, overlap trick on)
 MODELS: dict[str, list[str]] = {
-    "l2": ["encoder=strided", "loss=l2", "train.lr=1e-3", "train.batch_size=64"],
-    "wgan": ["encoder=strided", "disc=dcgan", "loss=wgan", "train.lr=1e-3", "train.disc_lr=5e-5",
+    "l2": ["encoder=strided", "encoder.width=16", "encoder.bottleneck=0", "decoder.width=32", "loss=l2",
+           "model.overlap_weight=1", "train.lr=1e-3", "train.batch_size=64"],
+    "wgan": ["encoder=strided", "encoder.width=16", "encoder.bottleneck=0", "decoder.width=32", "disc=dcgan",
+             "disc.width=32", "loss=wgan", "model.overlap_weight=1", "train.lr=1e-3", "train.disc_lr=5e-5",
              "train.batch_size=64"],
     "pixelcnn": ["density=pixelcnn", "train.lr=1e-3", "train.batch_size=32"],
     "row-lstm": ["density=row-lstm", "train.lr=1e-3", "train.batch_size=32"],
