@@ -29,29 +29,17 @@ COMMON = [
 ]
 
 
-def test_two_processes_equal_one_over_the_same_global_batches(tmp_path: Path) -> None:
+def torchrun_train(*overrides: str) -> subprocess.CompletedProcess[str]:
+    """`torchrun --nproc_per_node=2 -m inpaintzoo train ...` on loopback, one thread per process."""
     env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "inpaintzoo",
-            "train",
-            *COMMON,
-            "train.batch_size=8",
-            f"train.out={tmp_path}",
-            "train.name=ddp",
-            "--no-progress",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "inpaintzoo"]
+    return subprocess.run(
+        [*command, "train", *overrides, "--no-progress"], env=env, capture_output=True, text=True, timeout=600
     )
+
+
+def test_two_processes_equal_one_over_the_same_global_batches(tmp_path: Path) -> None:
+    result = torchrun_train(*COMMON, "train.batch_size=8", f"train.out={tmp_path}", "train.name=ddp")
     assert result.returncode == 0, result.stderr[-3000:]
     single = train([*COMMON, "train.batch_size=16", f"train.out={tmp_path}", "train.name=single"])
     a = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
@@ -65,7 +53,6 @@ def test_two_processes_equal_one_over_the_same_global_batches(tmp_path: Path) ->
 
 
 def test_adversarial_and_density_training_run_under_torchrun(tmp_path: Path) -> None:
-    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
     small = [
         "data=samples",
         "train.limit=64",
@@ -89,25 +76,6 @@ def test_adversarial_and_density_training_run_under_torchrun(tmp_path: Path) -> 
         "pixelcnn": ["density=pixelcnn", "density.width=12", "density.depth=1"],
     }
     for name, overrides in jobs.items():
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--standalone",
-                "--nproc_per_node=2",
-                "-m",
-                "inpaintzoo",
-                "train",
-                *small,
-                *overrides,
-                f"train.name={name}",
-                "--no-progress",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        result = torchrun_train(*small, *overrides, f"train.name={name}")
         assert result.returncode == 0, result.stderr[-3000:]
         assert load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["step"] == 3
