@@ -4,8 +4,10 @@
   and 128) and flat-lstm's (batch 64, hidden 64): eager PyTorch composition, torch.compile of it, the extension,
   and torch.nn.LSTMCell against the extension plus the same two matmuls (LSTMCell always includes them).
 - a `row-lstm` training step (forward, backward and Adam on a batch of 64 CIFAR-sized images, default model)
-  with the extension's lstm_cell and with the PyTorch reference cell in its place (what INPAINTZOO_BACKEND=torch
-  makes the model call; swapped in the same process so that the two alternate under the same machine load).
+  with the extension's row_lstm recurrence (its state GEMMs and fused cell in one call per layer) and with the
+  PyTorch reference recurrence in its place (what INPAINTZOO_BACKEND=torch makes the model call; swapped in the
+  same process so that the two alternate under the same machine load); beside it the FLOP floor of the step's
+  GEMMs and convolutions at the measured sgemm rate.
 - pixelcnn_fill of an 8x8 hole in 32x32 images, batch 1 and 64, at the default network (width 120, depth 4,
   slope 0.01): the naive fill (whole network on the whole image per sub-pixel; a few sub-pixels timed and
   extrapolated), the PyTorch windowed fill of inpaintzoo.ops.pixelcnn_fill, and the extension; beside them the
@@ -35,6 +37,8 @@ import torch
 from inpaintzoo.ops import backend
 from inpaintzoo.ops.lstm_cell import lstm_cell, lstm_cell_reference
 from inpaintzoo.ops.pixelcnn_fill import decode_subpixel, pixelcnn_fill_torch
+from inpaintzoo.ops.row_lstm import row_lstm as row_lstm_op
+from inpaintzoo.ops.row_lstm import row_lstm_reference
 from inpaintzoo.zoo.density import row_lstm
 from inpaintzoo.zoo.density.pixelcnn import PixelCNN
 
@@ -137,36 +141,51 @@ def bench_lstm(repeats: int) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def bench_row_lstm_step(repeats: int) -> dict[str, Any]:
-    """Seconds per training step of the default Row LSTM with each cell; the two alternate step by step so that a
-    change in the machine's load hits both alike. The model's `lstm_cell` is swapped for the reference one, which
-    is what it runs under INPAINTZOO_BACKEND=torch (backend_name() is cached, so the variable cannot switch it)."""
+def row_lstm_step_flops(model: row_lstm.RowLSTM, batch: int) -> float:
+    """Multiply-adds x 2 of one training step's GEMMs and convolutions (forward, and twice that backward)."""
+    hidden, pixels = model.hidden, batch * IMAGE * IMAGE
+    layers = len(model.input_to_state)
+    state = (IMAGE - 1) / IMAGE * pixels * 3 * hidden * 4 * hidden  # rows 1.. see the row above
+    first_input = pixels * 3 * 2 * 4 * hidden  # 3 channels, the two unmasked taps
+    inputs = (layers - 1) * pixels * hidden * 2 * 4 * hidden
+    head = pixels * (hidden * hidden + hidden * 3 * 256)
+    forward = layers * state + first_input + inputs + head
+    return 2 * 3 * forward
+
+
+def bench_row_lstm_step(repeats: int, gemm_rate: float) -> dict[str, Any]:
+    """Seconds per training step of the default Row LSTM with each recurrence; the two alternate step by step so
+    that a change in the machine's load hits both alike. The model's `row_lstm` is swapped for the reference,
+    which is what it runs under INPAINTZOO_BACKEND=torch (backend_name() is cached, so the variable cannot switch
+    it in-process)."""
     torch.manual_seed(0)
     model = row_lstm.RowLSTM(IMAGE)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     images = torch.rand(STEP_BATCH, 3, IMAGE, IMAGE)
-    cells = {"extension": lstm_cell, "torch": lstm_cell_reference}
+    recurrences = {"extension": row_lstm_op, "torch": row_lstm_reference}
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         model.bits_per_dim(images).mean().backward()
         optimizer.step()
 
-    samples: dict[str, list[float]] = {name: [] for name in cells}
+    samples: dict[str, list[float]] = {name: [] for name in recurrences}
     try:
-        for cell in cells.values():  # warm up each
-            row_lstm.lstm_cell = cell
+        for recurrence in recurrences.values():  # warm up each
+            row_lstm.row_lstm = recurrence
             step()
         for _ in range(repeats):
-            for name, cell in cells.items():
-                row_lstm.lstm_cell = cell
+            for name, recurrence in recurrences.items():
+                row_lstm.row_lstm = recurrence
                 start = time.perf_counter()
                 step()
                 samples[name].append(time.perf_counter() - start)
     finally:
-        row_lstm.lstm_cell = lstm_cell
+        row_lstm.row_lstm = row_lstm_op
     entry: dict[str, Any] = {"batch": STEP_BATCH, "image": IMAGE, "hidden": model.hidden}
     entry["layers"] = len(model.input_to_state)
+    entry["flops"] = row_lstm_step_flops(model, STEP_BATCH)
+    entry["floor_s"] = entry["flops"] / gemm_rate
     for name, times in samples.items():
         entry[name] = {"median_s": statistics.median(times), "best_s": min(times), "samples_s": times}
     return entry
@@ -274,9 +293,11 @@ def report(result: dict[str, Any]) -> dict[str, Any]:
     step = result["row_lstm_step"]
     print(f"\nrow-lstm training step, batch {step['batch']}, hidden {step['hidden']}, ", end="")
     print(f"{step['layers']} layers, forward+backward+Adam (median ms)")
-    print(f"{'lstm_cell':16}{'step':>11}{'best':>11}")
+    print(f"{'recurrence':16}{'step':>11}{'best':>11}{'x floor':>9}")
     for name in ("torch", "extension"):
-        print(f"{name:16}{ms(step[name]['median_s']):>11}{ms(step[name]['best_s']):>11}")
+        over = step[name]["median_s"] / step["floor_s"]
+        print(f"{name:16}{ms(step[name]['median_s']):>11}{ms(step[name]['best_s']):>11}{over:9.2f}")
+    print(f"{'floor':16}{ms(step['floor_s']):>11}   ({step['flops'] / 1e9:.1f} GFLOP of GEMMs and convolutions)")
     goals["row_lstm_step_vs_torch"] = step["torch"]["median_s"] / step["extension"]["median_s"]
 
     print("\npixelcnn_fill, 8x8 hole in 32x32, width 120, depth 4 (median ms)")
@@ -334,7 +355,7 @@ def main() -> None:
     gemm = sgemm_rate(repeats)
     result["sgemm_gflops"] = gemm / 1e9
     result["lstm_cell"] = bench_lstm(repeats)
-    result["row_lstm_step"] = bench_row_lstm_step(repeats)
+    result["row_lstm_step"] = bench_row_lstm_step(repeats, gemm)
     result["pixelcnn_fill"] = bench_fill(repeats, args.quick, gemm)
     result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["goals"] = report(result)

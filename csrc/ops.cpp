@@ -1,7 +1,8 @@
 // The operator schemas of the `inpaintzoo` namespace and the Python module `inpaintzoo._C`.
 //
 // Importing the module registers the ops (torch.ops.inpaintzoo.*); the CPU kernels live in *_cpu.cpp, the
-// CUDA ones in *_cuda.cu, the autograd of lstm_cell in lstm_cell_autograd.cpp, the fake (meta) kernels in
+// CUDA ones in *_cuda.cu, the autograd of lstm_cell in lstm_cell_autograd.cpp, the device-generic Row LSTM
+// recurrence in row_lstm.cpp, the fake (meta) kernels in
 // inpaintzoo/ops/_meta.py.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -20,6 +21,12 @@ TORCH_LIBRARY(inpaintzoo, m) {
   m.def(
       "lstm_cell_backward_activated(Tensor grad_h, Tensor grad_c, Tensor activations, Tensor c_prev, Tensor c) "
       "-> (Tensor grad_gates, Tensor grad_c_prev)");
+  // one Row LSTM layer's whole recurrence (csrc/row_lstm.cpp): input_gates (R, N, W, 4H), w_state (4H, H, 3)
+  m.def("row_lstm(Tensor input_gates, Tensor w_state) -> (Tensor h, Tensor c)");
+  m.def("row_lstm_train(Tensor input_gates, Tensor w_state) -> (Tensor h, Tensor c, Tensor gates)");
+  m.def(
+      "row_lstm_backward(Tensor grad_h, Tensor grad_c, Tensor gates, Tensor h, Tensor c, Tensor w_state) "
+      "-> (Tensor grad_input_gates, Tensor grad_w_state)");
   m.def(
       "pixelcnn_fill(Tensor images, Tensor mask, Tensor w_in, Tensor b_in, Tensor[] w_hidden, Tensor[] b_hidden, "
       "Tensor w_out, Tensor b_out, int mode, float temperature, float negative_slope, int seed) -> Tensor");

@@ -37,10 +37,12 @@ class TrainSettings:
     disc_lr: float = 0.0  # discriminator learning rate (0: same as lr)
     lr_decay: float = 0.97  # exponential decay of the learning rate, per epoch
     ema: float = 0.999  # decay of the generator's moving average (0: off)
+    bn_batches: int = 16  # training batches that measure the average's batch-norm statistics (0: copy live)
     val_fraction: float = 0.05  # held-out slice of the training split for early stopping
     patience: int = 0  # stop after this many epochs without a better validation score (0: off)
     limit: int = 0  # use at most this many training images (0: all)
     augment: bool = False  # the study's colour jitter and blur
+    hflip: bool = False  # mirror a random half of each batch left to right
     seed: int = 0
     max_rollbacks: int = 3  # times a diverging run goes back to its last good checkpoint (halving lr)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
@@ -263,7 +265,7 @@ def validate(config: Mapping[str, Any]) -> None:
     for key in ("epochs", "batch_size"):
         if train[key] < 1:
             raise UsageError(f"train.{key} must be at least 1, got {train[key]}")
-    for key in ("max_steps", "limit", "patience", "grid_every", "max_rollbacks"):
+    for key in ("max_steps", "limit", "patience", "grid_every", "max_rollbacks", "bn_batches"):
         if train[key] < 0:
             raise UsageError(f"train.{key} must be 0 or more, got {train[key]}")
     if train["max_minutes"] < 0:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
-from inpaintzoo.engine.ema import EMA
+from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
 from inpaintzoo.engine.trainer import train
 from inpaintzoo.errors import RunDirError
 
@@ -67,6 +67,34 @@ def test_ema_trails_the_model() -> None:
     restored = EMA(model, decay=0.9)
     restored.load_state_dict(ema.state_dict())
     assert restored.updates == 101 and restored.shadow.weight.item() == pytest.approx(0.91)
+
+
+def test_recalibrated_batch_norm_measures_the_models_own_statistics() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.BatchNorm1d(4))
+    model[2].running_mean.fill_(7.0)  # statistics of "other weights", as the EMA copies them
+    batches = [torch.randn(8, 3) * (n + 1) for n in range(3)]
+    calls = iter(batches)
+    rng = torch.get_rng_state()
+    assert recalibrate_batch_norm(model, lambda m: m(next(calls)), 3)
+    assert torch.equal(torch.get_rng_state(), rng)  # dropout stayed off: no global random draw
+    with torch.no_grad():
+        outs = [model[0](b) for b in batches]
+    expected_mean = torch.stack([o.mean(0) for o in outs]).mean(0)
+    expected_var = torch.stack([o.var(0) for o in outs]).mean(0)  # unbiased, as batch norm keeps it
+    assert torch.allclose(model[2].running_mean, expected_mean, atol=1e-6)
+    assert torch.allclose(model[2].running_var, expected_var, atol=1e-5)
+    assert model[2].momentum == 0.1 and model.training  # the mode it had before
+    assert not recalibrate_batch_norm(nn.Linear(2, 2), lambda m: None, 3)  # nothing to measure
+
+
+def test_exported_average_carries_its_own_batch_norm_statistics(tmp_path: Path) -> None:
+    run = train([*TINY, "train.epochs=1", f"train.out={tmp_path}", "train.name=bn"])
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    key = next(k for k in state["ema_weights"] if k.endswith("running_mean"))
+    assert not torch.equal(state["ema_weights"][key], state["model"][key])  # measured, not copied
+    copied = train([*TINY, "train.epochs=1", "train.bn_batches=0", f"train.out={tmp_path}", "train.name=copy"])
+    state = load_checkpoint(copied / "checkpoints" / "last.pt")
+    assert torch.equal(state["ema_weights"][key], state["model"][key])
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:

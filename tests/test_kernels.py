@@ -292,6 +292,127 @@ def test_lstm_cell_cuda_matches_reference(device: str, dtype: torch.dtype) -> No
 
 
 # --------------------------------------------------------------------------------------------------------------
+# row_lstm (one Row LSTM layer's recurrence)
+# --------------------------------------------------------------------------------------------------------------
+
+ROW_SHAPES = [(1, 1, 1, 1), (1, 3, 5, 2), (4, 2, 1, 3), (5, 2, 7, 3), (6, 3, 9, 17), (32, 2, 32, 16)]
+
+
+def _row_inputs(rows: int, batch: int, width: int, hidden: int, dtype: torch.dtype, device: str, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    input_gates = torch.randn(rows, batch, width, 4 * hidden, generator=g, dtype=dtype)
+    w_state = torch.randn(4 * hidden, hidden, 3, generator=g, dtype=dtype) / (3 * hidden) ** 0.5
+    return input_gates.to(device), w_state.to(device)
+
+
+def _row_grads(fn, input_gates, w_state, seed: int = 1):
+    """h, c and the gradients of a random weighting of both with respect to input_gates and w_state."""
+    x, w = input_gates.detach().requires_grad_(), w_state.detach().requires_grad_()
+    h, c = fn(x, w)
+    g = torch.Generator().manual_seed(seed)
+    weights = [torch.randn(t.shape, generator=g, dtype=t.dtype).to(t.device) for t in (h, c)]
+    loss = (h * weights[0]).sum() + (c * weights[1]).sum()
+    grads = torch.autograd.grad(loss, (x, w), allow_unused=True, materialize_grads=True)
+    return h.detach(), c.detach(), *grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", ROW_SHAPES)
+def test_row_lstm_matches_the_reference_forward_and_backward(cpu_isa: str, shape, dtype: torch.dtype) -> None:
+    from inpaintzoo.ops.row_lstm import row_lstm_reference
+
+    inputs = _row_inputs(*shape, dtype, "cpu")
+    got = _row_grads(torch.ops.inpaintzoo.row_lstm, *inputs)
+    want = _row_grads(row_lstm_reference, *inputs)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
+    for name, a, b in zip(("h", "c", "grad input_gates", "grad w_state"), got, want):
+        torch.testing.assert_close(a, b, **tol, msg=lambda m, name=name: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(1, 2, 3, 1), (3, 2, 4, 2), (4, 1, 1, 3), (3, 2, 5, 4)])
+def test_row_lstm_gradcheck(shape, device: str) -> None:
+    input_gates, w_state = _row_inputs(*shape, torch.float64, device, seed=2)
+    args = (input_gates.requires_grad_(), w_state.requires_grad_())
+    assert torch.autograd.gradcheck(torch.ops.inpaintzoo.row_lstm, args)
+
+
+def test_row_lstm_without_gradients_and_from_a_permuted_view() -> None:
+    """The model hands over a permuted convolution output: any strides must give the same numbers."""
+    input_gates, w_state = _row_inputs(5, 3, 6, 4, torch.float32, "cpu", seed=3)
+    permuted = input_gates.permute(1, 3, 0, 2).contiguous().permute(2, 0, 3, 1)
+    assert not permuted.is_contiguous()
+    with torch.no_grad():
+        h, c = torch.ops.inpaintzoo.row_lstm(permuted, w_state)
+    from inpaintzoo.ops.row_lstm import row_lstm_reference
+
+    torch.testing.assert_close((h, c), row_lstm_reference(input_gates, w_state), rtol=1e-5, atol=1e-6)
+
+
+def test_row_lstm_opcheck_and_compile() -> None:
+    input_gates, w_state = _row_inputs(3, 2, 4, 2, torch.float64, "cpu", seed=4)
+    torch.library.opcheck(torch.ops.inpaintzoo.row_lstm.default, (input_gates.requires_grad_(), w_state))
+    torch.library.opcheck(torch.ops.inpaintzoo.row_lstm_train.default, (input_gates.detach(), w_state))
+    h, c, gates = torch.ops.inpaintzoo.row_lstm_train(input_gates.detach(), w_state)
+    grads = (torch.randn_like(h), torch.randn_like(c))
+    torch.library.opcheck(torch.ops.inpaintzoo.row_lstm_backward.default, (*grads, gates, h, c, w_state))
+
+    def loss(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        h, c = torch.ops.inpaintzoo.row_lstm(x * 2, w)
+        return h.sum() + c.square().sum()
+
+    compiled = torch.compile(loss, backend="aot_eager", fullgraph=True)
+    x = input_gates.detach().requires_grad_()
+    torch.testing.assert_close(compiled(x, w_state), loss(x, w_state))
+    torch.testing.assert_close(torch.autograd.grad(compiled(x, w_state), x), torch.autograd.grad(loss(x, w_state), x))
+
+
+@pytest.mark.parametrize(
+    "gates_shape,w_shape,message",
+    [
+        ((2, 3, 4), (8, 2, 3), "input_gates must be \\(rows, batch, width, 4H\\)"),
+        ((2, 1, 4, 8), (8, 2, 2), "1x3 Conv1d weight"),
+        ((2, 1, 4, 8), (12, 2, 3), "must be \\(4H, H, 3\\)"),
+        ((2, 1, 4, 12), (8, 2, 3), "end in 12 channels but w_state has H = 2"),
+    ],
+)
+def test_row_lstm_rejects_bad_inputs(gates_shape, w_shape, message: str) -> None:
+    with pytest.raises(RuntimeError, match=message):
+        torch.ops.inpaintzoo.row_lstm(torch.zeros(gates_shape), torch.zeros(w_shape))
+    with pytest.raises(RuntimeError, match="dtype"):
+        torch.ops.inpaintzoo.row_lstm(torch.zeros(2, 1, 4, 8), torch.zeros(8, 2, 3, dtype=torch.float64))
+
+
+def test_row_lstm_model_trains_alike_with_either_recurrence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Row LSTM's likelihood and its gradients do not depend on which recurrence runs."""
+    from inpaintzoo.ops.row_lstm import row_lstm_reference
+    from inpaintzoo.zoo.density import row_lstm
+
+    torch.manual_seed(5)
+    model = row_lstm.RowLSTM(8, hidden=6, layers=2)
+    images = torch.randint(0, 256, (2, 3, 8, 8)) / 255.0
+    results = []
+    for recurrence in (torch.ops.inpaintzoo.row_lstm, row_lstm_reference):
+        monkeypatch.setattr(row_lstm, "row_lstm", recurrence)
+        model.zero_grad()
+        nll = model.nll(images).sum()
+        nll.backward()
+        results.append((nll.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-4)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", [pytest.param("cuda", marks=needs_cuda)])
+def test_row_lstm_cuda_matches_the_cpu(device: str) -> None:
+    inputs = _row_inputs(32, 4, 32, 16, torch.float32, "cpu", seed=6)
+    want = _row_grads(torch.ops.inpaintzoo.row_lstm, *inputs)
+    got = _row_grads(torch.ops.inpaintzoo.row_lstm, *(t.to(device) for t in inputs))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # pixelcnn_fill
 # --------------------------------------------------------------------------------------------------------------
 

