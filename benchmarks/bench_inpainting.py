@@ -4,10 +4,20 @@ Trains each learned model for a fixed CPU budget on the 50,000 training images, 
 method on the same test images (the shared copy's 1,000 exact test images) with the same 8x8 centre
 hole: hole MSE and PSNR (0-255), the study's L2, SSIM and MAEM. Baselines: the mean colour of the
 context, and OpenCV's Telea and Navier-Stokes inpainting (`cv2.inpaint`, radius 3). Also measures
-training throughput of `strided`+`l2` and `resnet`+`vgg`+`wgan`.
+training throughput (images per second) of reference configurations and of the benchmark's own.
+
+Each learned model is scored with the checkpoint that validation picks (the last weights or the best
+epoch's, whichever scores lower on the held-out 2% of the training split), never by the test set.
 
     python benchmarks/bench_inpainting.py --minutes 8            # everything (about an hour on 2 cores)
-    python benchmarks/bench_inpainting.py --models l2,wgan --minutes 2
+    python benchmarks/bench_inpainting.py --models l2,wgan --minutes 8 --merge
+
+`--merge` runs the benchmark in parts: rows of the models run now replace rows of the same method in
+the existing JSON, other rows are kept, and the PNG grid is redrawn from every row's run directory.
+
+The CPU is shared: OpenMP threads that spin while they wait make multi-threaded PyTorch 10-25x slower
+under other jobs' load, so the script re-executes itself with OMP_WAIT_POLICY=passive unless that is
+set already. The load average before and after each training run is recorded beside its throughput.
 
 Writes benchmarks/results/inpainting.json and inpainting.png (a row per method on the same images).
 """
@@ -17,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,30 +43,75 @@ from inpaintzoo.config import resolve_config
 from inpaintzoo.data.cifar10 import find_cifar10_root
 from inpaintzoo.data.masks import CenterMask, fill_hole
 from inpaintzoo.engine.trainer import Trainer
-from inpaintzoo.metrics import MetricAccumulator
+from inpaintzoo.errors import InpaintzooError
+from inpaintzoo.metrics import MetricAccumulator, sharpness
 from inpaintzoo.plugins import default_registry
-from inpaintzoo.runs import load_run
+from inpaintzoo.runs import Run, load_run
 from inpaintzoo.viz import save_grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PREVIEW = 10  # test images per row of the PNG grid
+BATCH = 100  # test images per inpainting call
 
 #: learned models: name -> overrides (CIFAR-10, centre 8x8 hole, overlap trick on)
 MODELS: dict[str, list[str]] = {
-    "l2": ["encoder=strided", "encoder.width=16", "encoder.bottleneck=0", "decoder.width=32", "loss=l2",
-           "model.overlap_weight=1", "train.lr=1e-3", "train.batch_size=64"],
-    "wgan": ["encoder=strided", "encoder.width=16", "encoder.bottleneck=0", "decoder.width=32", "disc=dcgan",
-             "disc.width=32", "loss=wgan", "model.overlap_weight=1", "train.lr=1e-3", "train.disc_lr=5e-5",
-             "train.batch_size=64"],
+    # the tuned L2 context encoder: a U-Net code cropped around the hole, no overlap band (it costs hole MSE),
+    # mirrored training images, EMA weights with their own batch-norm statistics, and mirror averaging
+    "l2": [
+        "encoder=unet",
+        "encoder.width=24",
+        "encoder.depth=1",
+        "decoder=conv",
+        "loss=l2",
+        "model.overlap=0",
+        "model.mirror=true",
+        "train.lr=2e-3",
+        "train.lr_decay=0.85",
+        "train.ema=0.99",
+        "train.hflip=true",
+        "train.batch_size=64",
+    ],
+    # the same generator with a WGAN critic judging the whole image; no mirror averaging (it would blur)
+    "wgan": [
+        "encoder=unet",
+        "encoder.width=24",
+        "encoder.depth=1",
+        "decoder=conv",
+        "disc=dcgan",
+        "disc.width=32",
+        "loss=wgan",
+        "model.overlap=0",
+        "train.lr=1e-3",
+        "train.disc_lr=5e-5",
+        "train.lr_decay=0.85",
+        "train.ema=0.99",
+        "train.hflip=true",
+        "train.batch_size=64",
+    ],
     "pixelcnn": ["density=pixelcnn", "train.lr=1e-3", "train.batch_size=32"],
     "row-lstm": ["density=row-lstm", "train.lr=1e-3", "train.batch_size=32"],
     "diag-bilstm": ["density=diag-bilstm", "train.lr=1e-3", "train.batch_size=32"],
     "flat-lstm": ["density=flat-lstm", "train.lr=2e-3", "train.batch_size=32"],
 }
 DENSITY_MODES = ("greedy", "mean", "sample", "best-of-k")
+#: reference configurations at their defaults, beside the benchmark's own context encoders
 THROUGHPUT = {
     "strided + l2": ["encoder=strided", "loss=l2"],
     "resnet + vgg + wgan": ["encoder=resnet", "disc=vgg", "loss=wgan"],
+    "l2 (benchmark config)": MODELS["l2"],
+    "wgan (benchmark config)": MODELS["wgan"],
 }
+
+
+def ensure_passive_openmp() -> None:
+    """Re-execute with OMP_WAIT_POLICY=passive (OpenMP reads it when it loads, so it cannot be set later)."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
 
 
 def cv2_fill(images: torch.Tensor, mask: torch.Tensor, method: str) -> torch.Tensor:
@@ -70,35 +127,141 @@ def cv2_fill(images: torch.Tensor, mask: torch.Tensor, method: str) -> torch.Ten
 
 
 def score(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """The five metrics, and the fill's detail against the truth's (`sharpness`: 1 as textured, < 1 blurrier)."""
     acc = MetricAccumulator()
     for i in range(0, len(truth), 250):
         acc.update(pred[i : i + 250], truth[i : i + 250], mask[i : i + 250])
-    return acc.compute()
+    return {**acc.compute(), "sharpness": sharpness(pred, truth, mask)}
 
 
 def train_model(name: str, minutes: float, out: Path) -> tuple[Path, dict[str, Any]]:
-    overrides = [*MODELS[name], "data=cifar10", f"train.max_minutes={minutes}", "train.epochs=1000",
-                 "train.val_fraction=0.02", "train.grid_every=0", f"train.out={out}",
-                 f"train.name={name}-{time.strftime('%Y%m%d-%H%M%S')}"]
+    """Train `name` for `minutes`; returns its run directory and what to record about the run."""
+    overrides = [
+        *MODELS[name],
+        "data=cifar10",
+        f"train.max_minutes={minutes}",
+        "train.epochs=1000",
+        "train.val_fraction=0.02",
+        "train.grid_every=0",
+        f"train.out={out}",
+        f"train.name={name}-{time.strftime('%Y%m%d-%H%M%S')}",
+    ]
     config = resolve_config(overrides, default_registry())
     trainer = Trainer(config, default_registry(), progress=True)
+    load_before = load_average()
     started = time.perf_counter()
     run_dir = trainer.fit()
     seconds = time.perf_counter() - started
-    info = {"overrides": overrides, "train_seconds": seconds, "steps": trainer.step,
-            "images_seen": trainer.step * config["train"]["batch_size"],
-            "train_img_per_s": trainer.step * config["train"]["batch_size"] / seconds}
+    images = trainer.step * config["train"]["batch_size"]
+    checkpoint, scores = pick_checkpoint(trainer, run_dir)
+    info = {
+        "overrides": overrides,
+        "run_dir": str(run_dir),
+        "checkpoint": checkpoint,
+        **scores,
+        "train_minutes": minutes,
+        "train_seconds": seconds,
+        "steps": trainer.step,
+        "epochs": trainer.epoch,
+        "images_seen": images,
+        "train_img_per_s": images / seconds,
+        "load_average": [load_before, load_average()],
+    }
     return run_dir, info
 
 
+def pick_checkpoint(trainer: Trainer, run_dir: Path) -> tuple[str, dict[str, float]]:
+    """`last` or `best`, whichever scores lower on the validation slice.
+
+    A time budget usually stops training mid-epoch, so the last weights were never validated: they are
+    scored here the same way as every epoch's (the averaged weights when the run keeps an EMA).
+    """
+    last = trainer.validate()["score"]
+    best = trainer.best
+    scores = {"val_score_last": last, "val_score_best": best}
+    if (run_dir / "checkpoints" / "best.pt").is_file() and math.isfinite(best) and best < last:
+        return "best", scores
+    return "last", scores
+
+
+def predict(run: Run, truth: torch.Tensor, mask: torch.Tensor, mode: str | None, k: int) -> torch.Tensor:
+    kwargs = {"mode": mode, "k": k} if mode else {}
+    parts = [run.inpaint(truth[i : i + BATCH], mask[i : i + BATCH], **kwargs) for i in range(0, len(truth), BATCH)]
+    return torch.cat(parts)
+
+
+def evaluate_model(
+    name: str, run_dir: Path, info: dict[str, Any], truth: torch.Tensor, mask: torch.Tensor, args: argparse.Namespace
+) -> list[tuple[dict[str, Any], torch.Tensor]]:
+    """One row per fill mode (a single row for a context encoder), each with its first predictions."""
+    run = load_run(run_dir, checkpoint=info["checkpoint"], device="cpu")
+    modes = DENSITY_MODES if run.is_density else (None,)
+    limit = min(args.density_limit, len(truth)) if run.is_density else len(truth)
+    out = []
+    for mode in modes:
+        label = f"{name} ({mode})" if mode else name
+        started = time.perf_counter()
+        pred = predict(run, truth[:limit], mask[:limit], mode, args.k)
+        fill_ms = (time.perf_counter() - started) / limit * 1000
+        row = {
+            "method": label,
+            "model": name,
+            "mode": mode,
+            "images": limit,
+            **score(pred, truth[:limit], mask[:limit]),
+            "fill_ms_per_image": fill_ms,
+            **info,
+        }
+        if run.is_density:
+            nll = sum(run.model.nll(truth[i : i + BATCH]).sum().item() for i in range(0, limit, BATCH))
+            row["test_bits_per_dim"] = nll / (limit * 3 * 32 * 32 * math.log(2))
+        out.append((row, pred[:PREVIEW]))
+    return out
+
+
+def row_run_dir(row: dict[str, Any]) -> Path | None:
+    """Where a row's model was trained: recorded, or read from its `train.out` and `train.name` overrides."""
+    if "run_dir" in row:
+        return Path(row["run_dir"])
+    settings = dict(o.split("=", 1) for o in row.get("overrides", []) if "=" in o)
+    if "train.out" in settings and "train.name" in settings:
+        return Path(settings["train.out"]) / settings["train.name"]
+    return None
+
+
+def row_mode(row: dict[str, Any]) -> str | None:
+    """A density row's fill mode: recorded, or the one named in brackets after the model."""
+    if "mode" in row:
+        return row["mode"]
+    label = row["method"]
+    mode = label[label.rfind("(") + 1 : -1] if label.endswith(")") else None
+    return mode if mode in DENSITY_MODES else None
+
+
+def stored_preview(row: dict[str, Any], truth: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor | None:
+    """A kept row's first predictions, recomputed from its run directory (None when that is gone).
+
+    The first batch is filled exactly as when the row was scored, so sampled fills come out the same.
+    """
+    run_dir = row_run_dir(row)
+    if run_dir is None or not run_dir.is_dir():
+        return None
+    try:
+        run = load_run(run_dir, checkpoint=row.get("checkpoint", "last"), device="cpu")
+    except InpaintzooError:
+        return None
+    return predict(run, truth[:BATCH], mask[:BATCH], row_mode(row), k)[:PREVIEW]
+
+
 def throughput(overrides: list[str], steps: int = 12) -> float:
-    """Training images per second on CIFAR-10 at batch 64 (after two warm-up steps)."""
-    config = resolve_config([*overrides, "data=cifar10", "train.limit=2048", "train.ema=0"], default_registry())
+    """Training images per second on CIFAR-10 at the config's batch size (EMA off, after two warm-up steps)."""
+    config = resolve_config([*overrides, "data=cifar10", "train.limit=4096", "train.ema=0"], default_registry())
     trainer = Trainer(config, default_registry(), progress=False)
     batch = config["train"]["batch_size"]
     images = trainer.train_images[: batch * (steps + 2)].float().div(255)
     for i in range(2):
         trainer.train_step(images[i * batch : (i + 1) * batch])
+        trainer.step += 1
     start = time.perf_counter()
     for i in range(2, steps + 2):
         trainer.train_step(images[i * batch : (i + 1) * batch])
@@ -106,7 +269,51 @@ def throughput(overrides: list[str], steps: int = 12) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`old` with each row whose method is in `new` replaced in place, then `new`'s other rows appended."""
+    by_method = {r["method"]: r for r in new}
+    merged = [by_method.pop(r["method"], r) for r in old]
+    return merged + list(by_method.values())
+
+
+def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(title="CIFAR-10 test, 8x8 centre hole")
+    columns = (
+        "method",
+        "images",
+        "hole MSE",
+        "PSNR dB",
+        "study L2",
+        "SSIM",
+        "MAEM %",
+        "sharpness",
+        "bits/dim",
+        "minutes",
+        "images seen",
+        "train img/s",
+    )
+    for col in columns:
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in rows:
+        table.add_row(
+            r["method"],
+            str(r["images"]),
+            f"{r['hole_mse']:.0f}",
+            f"{r['psnr']:.2f}",
+            f"{r['l2']:.4f}",
+            f"{r['ssim']:.4f}",
+            f"{100 * r['maem']:.1f}",
+            f"{r['sharpness']:.2f}" if "sharpness" in r else "",
+            f"{r['test_bits_per_dim']:.2f}" if "test_bits_per_dim" in r else "",
+            f"{r['train_minutes']:g}" if "train_minutes" in r else "",
+            f"{r['images_seen']:,}" if "images_seen" in r else "",
+            f"{r['train_img_per_s']:.0f}" if "train_img_per_s" in r else "",
+        )
+    console.print(table)
+
+
 def main() -> None:
+    ensure_passive_openmp()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
     parser.add_argument("--minutes", type=float, default=8.0, help="CPU training budget per model")
@@ -115,18 +322,25 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4, help="candidates for best-of-k")
     parser.add_argument("--runs", type=Path, default=Path("runs/bench"), help="where the trained runs go")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--merge", action="store_true", help="replace these models' rows in the existing JSON")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
+    names = [m for m in args.models.split(",") if m]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"unknown model {unknown[0]!r}: choose from {', '.join(MODELS)}")
     if find_cifar10_root() is None:
         raise SystemExit("CIFAR-10 not found: set INPAINTZOO_DATA to a cifar-10-batches-py folder")
-    console = Console()
+    json_path = args.out / "inpainting.json"
+    previous: dict[str, Any] = json.loads(json_path.read_text()) if args.merge and json_path.is_file() else {}
+    console = Console(width=None if sys.stdout.isatty() else 160)  # a log file gets the whole table
     torch.manual_seed(0)
     from inpaintzoo.data.cifar10 import cifar10
 
     truth = cifar10("test").images[: args.test_limit].float() / 255
     mask = CenterMask(32, 8)(len(truth))
     rows: list[dict[str, Any]] = []
-    grid = {"context": torch.where(mask, torch.ones_like(truth), truth)[:10]}
+    previews: dict[str, torch.Tensor] = {}
 
     baselines = {
         "mean colour": fill_hole(truth, mask, "mean"),
@@ -135,51 +349,53 @@ def main() -> None:
     }
     for name, pred in baselines.items():
         rows.append({"method": name, "images": len(truth), **score(pred, truth, mask)})
-        grid[name] = pred[:10]
+        previews[name] = pred[:PREVIEW]
 
-    for name in [m for m in args.models.split(",") if m]:
+    for name in names:
         run_dir, info = train_model(name, args.minutes, args.runs)
-        run = load_run(run_dir, checkpoint="last", device="cpu")
-        modes = DENSITY_MODES if run.is_density else (None,)
-        limit = min(args.density_limit, len(truth)) if run.is_density else len(truth)
-        for mode in modes:
-            label = f"{name} ({mode})" if mode else name
-            started = time.perf_counter()
-            kwargs = {"mode": mode, "k": args.k} if mode else {}
-            preds = [run.inpaint(truth[i : i + 100], mask[i : i + 100], **kwargs) for i in range(0, limit, 100)]
-            pred = torch.cat(preds)
-            fill_ms = (time.perf_counter() - started) / limit * 1000
-            row = {"method": label, "images": limit, **score(pred, truth[:limit], mask[:limit]),
-                   "fill_ms_per_image": fill_ms, **info}
-            if run.is_density:
-                nll = sum(run.model.nll(truth[i : i + 100]).sum().item() for i in range(0, limit, 100))
-                row["test_bits_per_dim"] = nll / (limit * 3 * 32 * 32 * math.log(2))
+        for row, preview in evaluate_model(name, run_dir, info, truth, mask, args):
             rows.append(row)
-            grid[label] = pred[:10]
-            console.print(f"{label}: hole MSE {row['hole_mse']:.0f}, MAEM {row['maem']:.3f}")
-    grid["truth"] = truth[:10]
+            previews[row["method"]] = preview
+            console.print(
+                f"{row['method']}: hole MSE {row['hole_mse']:.0f}, MAEM {row['maem']:.3f} "
+                f"({row['images_seen']:,} images at {row['train_img_per_s']:.0f}/s, {row['checkpoint']} checkpoint)"
+            )
 
     speeds = {} if args.skip_throughput else {k: throughput(v) for k, v in THROUGHPUT.items()}
+    if previous:
+        rows = merge_rows(previous.get("rows", []), rows)
+        speeds = {**previous.get("throughput_img_per_s", {}), **speeds}
+        for row in rows:
+            if row["method"] in previews:
+                continue
+            preview = stored_preview(row, truth, mask, args.k)
+            if preview is None:
+                console.print(f"{row['method']}: its run directory is gone; left out of the grid")
+            else:
+                previews[row["method"]] = preview
 
-    table = Table(title=f"CIFAR-10 test, 8x8 centre hole, {args.minutes:g} CPU minutes of training per model")
-    for col in ("method", "images", "hole MSE", "PSNR dB", "study L2", "SSIM", "MAEM %", "bits/dim", "train img/s"):
-        table.add_column(col, justify="left" if col == "method" else "right")
-    for r in rows:
-        table.add_row(r["method"], str(r["images"]), f"{r['hole_mse']:.0f}", f"{r['psnr']:.2f}", f"{r['l2']:.4f}",
-                      f"{r['ssim']:.4f}", f"{100 * r['maem']:.1f}",
-                      f"{r['test_bits_per_dim']:.2f}" if "test_bits_per_dim" in r else "",
-                      f"{r['train_img_per_s']:.0f}" if "train_img_per_s" in r else "")
-    console.print(table)
+    print_table(console, rows)
     for k, v in speeds.items():
-        console.print(f"training throughput, {k}, batch 64: {v:.0f} images/s")
+        console.print(f"training throughput, {k}: {v:.0f} images/s")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-                          "python": platform.python_version()},
-              "minutes_per_model": args.minutes, "rows": rows, "throughput_img_per_s": speeds}
-    (args.out / "inpainting.json").write_text(json.dumps(result, indent=2) + "\n")
+    result = {
+        "machine": {
+            "cpu_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        },
+        "minutes_per_model": args.minutes,
+        "rows": rows,
+        "throughput_img_per_s": speeds,
+    }
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    grid = {"context": torch.where(mask, torch.ones_like(truth), truth)[:PREVIEW]}
+    grid.update({r["method"]: previews[r["method"]] for r in rows if r["method"] in previews})
+    grid["truth"] = truth[:PREVIEW]
     save_grid(list(grid.values()), args.out / "inpainting.png", labels=list(grid))
-    console.print(f"wrote {args.out / 'inpainting.json'} and {args.out / 'inpainting.png'}")
+    console.print(f"wrote {json_path} and {args.out / 'inpainting.png'}")
 
 
 if __name__ == "__main__":

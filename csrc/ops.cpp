@@ -25,7 +25,7 @@ TORCH_LIBRARY(inpaintzoo, m) {
   m.def("row_lstm(Tensor input_gates, Tensor w_state) -> (Tensor h, Tensor c)");
   m.def("row_lstm_train(Tensor input_gates, Tensor w_state) -> (Tensor h, Tensor c, Tensor gates)");
   m.def(
-      "row_lstm_backward(Tensor grad_h, Tensor grad_c, Tensor gates, Tensor h, Tensor c, Tensor w_state) "
+      "row_lstm_backward(Tensor grad_h, Tensor? grad_c, Tensor gates, Tensor h, Tensor c, Tensor w_state) "
       "-> (Tensor grad_input_gates, Tensor grad_w_state)");
   m.def(
       "pixelcnn_fill(Tensor images, Tensor mask, Tensor w_in, Tensor b_in, Tensor[] w_hidden, Tensor[] b_hidden, "

@@ -137,7 +137,7 @@ def train(
       density=NAME density.KEY=V   (a density model instead of a context encoder)
       data=NAME data.KEY=V         mask=NAME mask.KEY=V
     Settings: train.epochs, train.batch_size (per process), train.lr, train.max_steps, train.seed,
-    train.out, train.name, ...; model.overlap, model.overlap_weight, model.judge.
+    train.out, train.name, ...; model.overlap, model.overlap_weight, model.judge, model.mirror.
     `inpaintzoo config` (or --print-config) shows every key with its value;
     `inpaintzoo list` shows every component's parameters.
     """

@@ -147,6 +147,27 @@ def maem(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float:
     return hits / pixels if pixels else float("nan")
 
 
+def _hole_gradient_energy(images: torch.Tensor, mask: torch.Tensor) -> float:
+    """Sum of squared differences between horizontally and vertically adjacent pixels that both lie in the hole."""
+    x = images.double()
+    across = (x[..., :, 1:] - x[..., :, :-1]).pow(2) * (mask[..., :, 1:] & mask[..., :, :-1])
+    down = (x[..., 1:, :] - x[..., :-1, :]).pow(2) * (mask[..., 1:, :] & mask[..., :-1, :])
+    return float(across.sum() + down.sum())
+
+
+def sharpness(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float:
+    """How much detail the fill has against the truth's: gradient energy in the hole, prediction over truth.
+
+    `sum |grad pred|^2 / sum |grad truth|^2`, with finite differences between neighbouring pixels that are
+    both in the hole, over all channels and images. 1 is as textured as real photos; a blurry fill (what an L2
+    loss learns where the content is uncertain) scores well below 1, and noise above it. A diagnostic beside
+    the error metrics, not a quality score: a sharper fill usually has a higher MSE.
+    """
+    _check(pred, truth, mask)
+    reference = _hole_gradient_energy(truth, mask)
+    return _hole_gradient_energy(pred, mask) / reference if reference else float("nan")
+
+
 class MetricAccumulator:
     """Sums over batches that give `{"hole_mse", "psnr", "l2", "ssim", "maem"}` as for the whole set at once.
 

@@ -337,6 +337,20 @@ def test_row_lstm_gradcheck(shape, device: str) -> None:
     assert torch.autograd.gradcheck(torch.ops.inpaintzoo.row_lstm, args)
 
 
+@pytest.mark.parametrize("used", ["h", "c"])
+def test_row_lstm_backward_with_one_output_unused(used: str) -> None:
+    """Autograd hands no gradient for an unused output (the model never uses c): it must count as zero."""
+    from inpaintzoo.ops.row_lstm import row_lstm_reference
+
+    input_gates, w_state = _row_inputs(4, 2, 5, 3, torch.float64, "cpu", seed=7)
+    grads = []
+    for fn in (torch.ops.inpaintzoo.row_lstm, row_lstm_reference):
+        x, w = input_gates.clone().requires_grad_(), w_state.clone().requires_grad_()
+        h, c = fn(x, w)
+        grads.append(torch.autograd.grad((h if used == "h" else c).sin().sum(), (x, w)))
+    torch.testing.assert_close(grads[0], grads[1])
+
+
 def test_row_lstm_without_gradients_and_from_a_permuted_view() -> None:
     """The model hands over a permuted convolution output: any strides must give the same numbers."""
     input_gates, w_state = _row_inputs(5, 3, 6, 4, torch.float32, "cpu", seed=3)

@@ -10,7 +10,17 @@ import torch
 
 from inpaintzoo.data.masks import CenterMask
 from inpaintzoo.errors import UsageError
-from inpaintzoo.metrics import METRIC_NAMES, MetricAccumulator, evaluate, hole_mse, maem, psnr, ssim, study_l2
+from inpaintzoo.metrics import (
+    METRIC_NAMES,
+    MetricAccumulator,
+    evaluate,
+    hole_mse,
+    maem,
+    psnr,
+    sharpness,
+    ssim,
+    study_l2,
+)
 
 
 def levels(values: torch.Tensor) -> torch.Tensor:
@@ -147,3 +157,20 @@ def test_accumulator_over_batches_equals_one_pass() -> None:
 
 def test_empty_accumulator_reports_nan() -> None:
     assert all(math.isnan(v) for v in MetricAccumulator().compute().values())
+
+
+def test_sharpness_by_hand() -> None:
+    truth = torch.zeros(1, 3, 4, 4)
+    truth[..., 1, 1] = 1.0  # one bright pixel in a 2x2 hole at rows 1-2, cols 1-2
+    mask = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+    mask[..., 1:3, 1:3] = True
+    # the truth: 2 in-hole neighbour pairs touch the bright pixel, in 3 channels -> energy 6
+    flat = torch.full_like(truth, 0.25)  # the hole's mean: no detail at all
+    assert sharpness(flat, truth, mask) == 0.0
+    assert sharpness(truth, truth, mask) == pytest.approx(1.0)
+    doubled = truth * 2  # twice the contrast: four times the energy
+    assert sharpness(doubled, truth, mask) == pytest.approx(4.0)
+    outside = truth.clone()
+    outside[..., 0, 0] = 1.0  # detail outside the hole does not count
+    assert sharpness(outside, truth, mask) == pytest.approx(1.0)
+    assert math.isnan(sharpness(flat, flat, mask))  # a flat truth has nothing to compare with

@@ -517,3 +517,19 @@ def test_without_overlap_the_patch_is_the_hole(registry):
     images, mask = random_batch()
     assert model(images, mask).shape == (BATCH, 3, 8, 8)
     assert model.judged(images, mask, None, "patch").shape == (BATCH, 3, 8, 8)
+
+
+def test_mirror_averages_the_fill_of_the_mirror_image(registry):
+    torch.manual_seed(3)
+    model = build_model(registry, "cnn", "deconv").eval()
+    images, mask = random_batch(seed=4)
+    plain = model.inpaint(images, mask)
+    model.mirror = True
+    both = model.inpaint(images, mask)
+    mirrored = build_model(registry, "cnn", "deconv").eval()
+    mirrored.load_state_dict(model.state_dict())
+    from_mirror = mirrored.inpaint(images.flip(-1), mask.flip(-1)).flip(-1)
+    torch.testing.assert_close(both, 0.5 * (plain + from_mirror))
+    assert torch.equal(both[~mask.expand_as(both)], images[~mask.expand_as(images)])  # the context is kept
+    with pytest.raises(UsageError, match="centred left to right"):
+        ContextEncoder(nn.Identity(), nn.Identity(), SIZE, (12, 4, 8, 8), overlap=0, mirror=True)

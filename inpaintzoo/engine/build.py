@@ -72,7 +72,14 @@ def build_models(config: dict[str, Any], registry: Registry, mask: Any) -> Model
         **component_args(config["decoder"]),
     )
     model = ContextEncoder(
-        encoder, decoder, size, box, settings["overlap"], settings["overlap_weight"], getattr(mask, "fill", "zeros")
+        encoder,
+        decoder,
+        size,
+        box,
+        settings["overlap"],
+        settings["overlap_weight"],
+        getattr(mask, "fill", "zeros"),
+        mirror=settings.get("mirror", False),  # runs written before the setting existed
     )
     objective = registry.build("loss", config["loss"]["name"], **component_args(config["loss"]))
     discriminator = None

@@ -85,7 +85,12 @@ def _row_lstm_train_fake(
 
 @torch.library.register_fake("inpaintzoo::row_lstm_backward")
 def _row_lstm_backward_fake(
-    grad_h: torch.Tensor, grad_c: torch.Tensor, gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w: torch.Tensor
+    grad_h: torch.Tensor,
+    grad_c: torch.Tensor | None,
+    gates: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    w: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     _row_lstm_shape(gates, w)
     return gates.new_empty(gates.shape), w.new_empty(w.shape)

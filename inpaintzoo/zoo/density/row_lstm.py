@@ -19,7 +19,7 @@ from inpaintzoo.errors import UsageError
 from inpaintzoo.ops.lstm_cell import lstm_cell
 from inpaintzoo.ops.pixelcnn_fill import LEVELS
 from inpaintzoo.ops.row_lstm import row_lstm
-from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels
+from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels, subpixel_targets
 from inpaintzoo.zoo.density.masked import MaskedConv2d
 
 RowState = tuple[torch.Tensor, torch.Tensor]  # h and c of one layer over one row, each (B, W, hidden)
@@ -79,19 +79,38 @@ class RowLSTM(DensityModel):
         zeros = like.new_zeros(like.shape[0], like.shape[-1], self.hidden)
         return [(zeros, zeros) for _ in self.input_to_state]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Layer by layer: one convolution gives every row's input-to-state gates, then the recurrence runs
-        down the rows (`ops.row_lstm`: one compiled call when the extension is built)."""
+    def rows_first_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits `(H, B, W, 3, 256)`, computed layer by layer in the layout the recurrence runs in.
+
+        Rows first, channels last: every row is one contiguous matrix for `ops.row_lstm` (one compiled call a
+        layer when the extension is built), and the masked 1x3 input convolution and the 1x1 head are plain
+        matrix products over the last dimension, with no transposed copies between them.
+        """
         check_images(images)
-        batch, _, height, width = images.shape
-        x = images
+        x = images.permute(2, 0, 3, 1)  # (H, B, W, 3)
         for n, (conv, state) in enumerate(zip(self.input_to_state, self.state_to_state)):
-            # the tap right of the pixel is masked to zero: convolve with the two that are left
-            gates = F.conv2d(x, conv.masked_weight()[..., :2], conv.bias, padding=(0, 1))[..., :width]
-            h, _ = row_lstm(gates.permute(2, 0, 3, 1), state.weight)  # rows first: (H, B, W, 4 hidden)
-            features = h.permute(1, 3, 0, 2)
-            x = features + x if n > 0 else features
-        return self.head(x).view(batch, 3, LEVELS, height, width)
+            # the tap right of the pixel is masked to zero: columns j-1 and j, as one product over both
+            taps = conv.masked_weight()[:, :, 0, :2]
+            left = F.pad(x[:, :, :-1], (0, 0, 1, 0))  # column j holds column j-1; zeros at column 0
+            gates = F.linear(torch.cat([left, x], dim=-1), torch.cat([taps[..., 0], taps[..., 1]], dim=1), conv.bias)
+            h, _ = row_lstm(gates, state.weight)
+            x = h + x if n > 0 else h
+        for layer in self.head:
+            if isinstance(layer, MaskedConv2d):  # a 1x1 convolution is a product over channels
+                x = F.linear(x, layer.masked_weight()[:, :, 0, 0], layer.bias)
+            else:
+                x = layer(x)
+        return x.unflatten(-1, (3, LEVELS))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.rows_first_logits(images).permute(1, 3, 4, 0, 2)  # (B, 3, 256, H, W), a view
+
+    def nll(self, images: torch.Tensor) -> torch.Tensor:
+        """As every density model's, with the 256 levels contiguous: one flat cross-entropy, no transposed copy."""
+        logits = self.rows_first_logits(images)
+        targets = subpixel_targets(images).permute(2, 0, 3, 1)  # (H, B, W, 3), like the logits
+        losses = F.cross_entropy(logits.reshape(-1, LEVELS), targets.reshape(-1), reduction="none")
+        return losses.view(targets.shape).sum(dim=(0, 2, 3))
 
     def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:
         filled = images.clone().masked_fill(holes[:, None], 0.0)
