@@ -43,6 +43,7 @@ class TrainSettings:
     limit: int = 0  # use at most this many training images (0: all)
     augment: bool = False  # the study's colour jitter and blur
     hflip: bool = False  # mirror a random half of each batch left to right
+    shift: int = 0  # move each training image by up to this many pixels in x and y (reflected border)
     seed: int = 0
     max_rollbacks: int = 3  # times a diverging run goes back to its last good checkpoint (halving lr)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
@@ -266,7 +267,7 @@ def validate(config: Mapping[str, Any]) -> None:
     for key in ("epochs", "batch_size"):
         if train[key] < 1:
             raise UsageError(f"train.{key} must be at least 1, got {train[key]}")
-    for key in ("max_steps", "limit", "patience", "grid_every", "max_rollbacks", "bn_batches"):
+    for key in ("max_steps", "limit", "patience", "grid_every", "max_rollbacks", "bn_batches", "shift"):
         if train[key] < 0:
             raise UsageError(f"train.{key} must be 0 or more, got {train[key]}")
     if train["max_minutes"] < 0:

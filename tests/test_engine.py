@@ -10,8 +10,8 @@ from torch import nn
 
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
-from inpaintzoo.engine.trainer import train
-from inpaintzoo.errors import RunDirError
+from inpaintzoo.engine.trainer import random_shift, train
+from inpaintzoo.errors import RunDirError, UsageError
 
 TINY = [
     "data=samples",
@@ -95,6 +95,24 @@ def test_exported_average_carries_its_own_batch_norm_statistics(tmp_path: Path) 
     copied = train([*TINY, "train.epochs=1", "train.bn_batches=0", f"train.out={tmp_path}", "train.name=copy"])
     state = load_checkpoint(copied / "checkpoints" / "last.pt")
     assert torch.equal(state["ema_weights"][key], state["model"][key])
+
+
+def test_random_shift_moves_each_image_by_its_own_offset() -> None:
+    images = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).view(2, 3, 6, 6)
+    g = torch.Generator().manual_seed(0)
+    shifted = random_shift(images, 2, g)
+    dy, dx = torch.randint(0, 5, (2, 2), generator=torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2), mode="reflect")
+    for b in range(2):
+        assert torch.equal(shifted[b], padded[b, :, dy[b] : dy[b] + 6, dx[b] : dx[b] + 6])
+    assert torch.equal(random_shift(images, 0, g), images)
+
+
+def test_augmented_training_runs_and_bad_shift_is_refused(tmp_path: Path) -> None:
+    run = train([*TINY, "train.epochs=1", "train.hflip=true", "train.shift=3", f"train.out={tmp_path}"])
+    assert (run / "checkpoints" / "last.pt").is_file()
+    with pytest.raises(UsageError, match="train.shift=16 reflects more than half"):
+        train([*TINY, "train.epochs=1", "train.shift=16", f"train.out={tmp_path}"])
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:

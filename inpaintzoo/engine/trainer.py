@@ -76,6 +76,17 @@ def stop_signals(trainer: Trainer) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image moved by its own random offset of up to `pixels` in x and y, the border filled by reflection."""
+    batch, _, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (pixels, pixels, pixels, pixels), mode="reflect")
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2, batch), generator=generator).to(images.device)
+    rows = (torch.arange(height, device=images.device) + dy[:, None])[:, None, :, None]
+    cols = (torch.arange(width, device=images.device) + dx[:, None])[:, None, None, :]
+    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[torch.arange(batch, device=images.device)[:, None, None, None], channels, rows, cols]
+
+
 def run_name(config: dict[str, Any]) -> str:
     if config["task"] == "density":
         parts = [config["density"]["name"]]
@@ -146,6 +157,11 @@ class Trainer:
             raise UsageError(f"the training split has only {len(images)} images: lower train.val_fraction")
         self.train_images = images[: len(images) - n_val]
         self.val_images = images[len(images) - n_val :] if n_val else images[-min(len(images), 64) :]
+        if 2 * self.settings["shift"] >= image_size(config):
+            raise UsageError(
+                f"train.shift={self.settings['shift']} reflects more than half of a {image_size(config)}px image: "
+                f"use at most {(image_size(config) - 1) // 2}"
+            )
         if self.train_images.shape[-1] != image_size(config):
             raise UsageError(
                 f"data.{config['data']['name']} gives {self.train_images.shape[-1]}px images but data.image_size="
@@ -274,6 +290,8 @@ class Trainer:
         if self.settings["hflip"]:  # a mirrored photo is as likely as the original: twice the data for free
             flip = (torch.rand(images.shape[0], generator=self.aug_rng) < 0.5).to(images.device)
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        if self.settings["shift"]:  # new content under the hole: the context encoders overfit without it
+            images = random_shift(images, self.settings["shift"], self.aug_rng)
         self.model.train()
         if self.is_density:
             opt = self.optimizers["generator"]
