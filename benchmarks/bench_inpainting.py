@@ -56,7 +56,8 @@ BATCH = 100  # test images per inpainting call
 #: learned models: name -> overrides (CIFAR-10, centre 8x8 hole, overlap trick on)
 MODELS: dict[str, list[str]] = {
     # the tuned L2 context encoder: a U-Net code cropped around the hole, no overlap band (it costs hole MSE),
-    # mirrored training images, EMA weights with their own batch-norm statistics, and mirror averaging
+    # mirrored and shifted training images (it overfits without), EMA weights with their own batch-norm
+    # statistics, and mirror averaging
     "l2": [
         "encoder=unet",
         "encoder.width=24",
@@ -69,6 +70,7 @@ MODELS: dict[str, list[str]] = {
         "train.lr_decay=0.85",
         "train.ema=0.99",
         "train.hflip=true",
+        "train.shift=2",
         "train.batch_size=64",
     ],
     # the same generator with a WGAN critic judging the whole image; no mirror averaging (it would blur)

@@ -13,6 +13,9 @@
   extrapolated), the PyTorch windowed fill of inpaintzoo.ops.pixelcnn_fill, and the extension; beside them the
   FLOPs of one fill and the time they take at this machine's measured sgemm rate (the floor).
 
+Where a GPU is present (and the CUDA kernels are built), the same comparisons run on it too: lstm_cell, the
+row-lstm step and pixelcnn_fill, eager PyTorch against the extension, reported under the card's name.
+
 Every time is the median of several repeats (the machine may be shared: see the load average in the output).
 On a machine shared with other jobs, run with OMP_WAIT_POLICY=passive: otherwise OpenMP workers spin while
 they wait and every multi-threaded number (eager PyTorch's too) can come out 10-100x slow; or use --threads 1.
@@ -255,6 +258,96 @@ def bench_fill(repeats: int, quick: bool, gemm_rate: float) -> list[dict[str, An
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# CUDA (where a GPU is present)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def synchronized(fn: Callable[[], Any], device: torch.device) -> Callable[[], None]:
+    """`fn` followed by a wait for the device, so that wall-clock timing measures the kernels, not the launch."""
+
+    def run() -> None:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return run
+
+
+def bench_device(device: torch.device, repeats: int) -> dict[str, Any]:
+    """The same three comparisons on `device` (the CUDA kernels, when run on a GPU): lstm_cell forward+backward at
+    the Row LSTM shape, the row-lstm training step with either recurrence, and pixelcnn_fill at batch 1 and 64."""
+    result: dict[str, Any] = {"device": str(device)}
+    if device.type == "cuda":
+        result["name"] = torch.cuda.get_device_name(device)
+    rows, hidden = 2048, 64
+    gates = torch.randn(rows, 4 * hidden, device=device, requires_grad=True)
+    c_prev = torch.randn(rows, hidden, device=device, requires_grad=True)
+    grads = (torch.randn(rows, hidden, device=device), torch.randn(rows, hidden, device=device))
+    result["lstm_cell"] = {
+        name: timed(
+            synchronized(lambda cell=cell: torch.autograd.grad(cell(gates, c_prev), (gates, c_prev), grads), device),
+            repeats,
+        )
+        for name, cell in [("eager", lstm_cell_reference), ("extension", lstm_cell)]
+    }
+
+    torch.manual_seed(0)
+    model = row_lstm.RowLSTM(IMAGE).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images = torch.rand(STEP_BATCH, 3, IMAGE, IMAGE, device=device)
+
+    def step(recurrence: Callable) -> None:
+        row_lstm.row_lstm = recurrence
+        optimizer.zero_grad(set_to_none=True)
+        model.bits_per_dim(images).mean().backward()
+        optimizer.step()
+
+    try:
+        result["row_lstm_step"] = {
+            name: timed(synchronized(lambda r=recurrence: step(r), device), max(3, repeats // 2))
+            for name, recurrence in [("torch", row_lstm_reference), ("extension", row_lstm_op)]
+        }
+    finally:
+        row_lstm.row_lstm = row_lstm_op
+
+    fill_model = PixelCNN(IMAGE, width=WIDTH, depth=DEPTH, negative_slope=SLOPE).to(device).eval()
+    weights = fill_model.fill_weights()
+    flat = [weights.w_in, weights.b_in, weights.w_hidden, weights.b_hidden, weights.w_out, weights.b_out]
+    start = (IMAGE - HOLE) // 2
+    result["pixelcnn_fill"] = []
+    for batch in (1, 64):
+        images = torch.rand(batch, 3, IMAGE, IMAGE, device=device)
+        mask = torch.zeros(batch, IMAGE, IMAGE, dtype=torch.bool, device=device)
+        mask[:, start : start + HOLE, start : start + HOLE] = True
+        torch_fill = synchronized(
+            lambda images=images, mask=mask: pixelcnn_fill_torch(
+                images, mask, weights, SLOPE, lambda z: decode_subpixel(z, "greedy")
+            ),
+            device,
+        )
+        ext_fill = synchronized(
+            lambda images=images, mask=mask: torch.ops.inpaintzoo.pixelcnn_fill(images, mask, *flat, 0, 1.0, SLOPE, 0),
+            device,
+        )
+        result["pixelcnn_fill"].append(
+            {"batch": batch, "torch": timed(torch_fill, max(3, repeats // 2)), "extension": timed(ext_fill, repeats)}
+        )
+    return result
+
+
+def report_device(result: dict[str, Any]) -> None:
+    print(f"\n{result.get('name', result['device'])}: eager PyTorch / extension (median ms)")
+    cell, step = result["lstm_cell"], result["row_lstm_step"]
+    print(f"  lstm_cell fwd+bwd, 2048 x 64   {ms(cell['eager']['median_s'])} / {ms(cell['extension']['median_s'])}")
+    print(f"  row-lstm training step         {ms(step['torch']['median_s'])} / {ms(step['extension']['median_s'])}")
+    for row in result["pixelcnn_fill"]:
+        print(
+            f"  pixelcnn_fill, batch {row['batch']:<2}       "
+            f"{ms(row['torch']['median_s'])} / {ms(row['extension']['median_s'])}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -357,8 +450,14 @@ def main() -> None:
     result["lstm_cell"] = bench_lstm(repeats)
     result["row_lstm_step"] = bench_row_lstm_step(repeats, gemm)
     result["pixelcnn_fill"] = bench_fill(repeats, args.quick, gemm)
+    if torch.cuda.is_available() and backend.backend_info().get("cuda_kernels"):
+        result["cuda"] = bench_device(torch.device("cuda"), repeats)
     result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["goals"] = report(result)
+    if "cuda" in result:
+        report_device(result["cuda"])
+    else:
+        print("\nno CUDA device (or no CUDA kernels built): the CUDA rows are skipped")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")
