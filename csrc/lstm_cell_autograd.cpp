@@ -15,6 +15,8 @@
 
 #include <tuple>
 
+#include "autograd_call.h"
+
 namespace inpaintzoo {
 namespace {
 
@@ -88,12 +90,8 @@ class LstmCellFunction : public torch::autograd::Function<LstmCellFunction> {
 };
 
 Pair lstm_cell_autograd(const at::Tensor& gates, const at::Tensor& c_prev) {
-  if (!(at::GradMode::is_enabled() && (gates.requires_grad() || c_prev.requires_grad()))) {
-    at::AutoDispatchBelowADInplaceOrView below_autograd;
-    return forward_op().call(gates, c_prev);
-  }
-  const variable_list out = LstmCellFunction::apply(gates, c_prev);
-  return {out[0], out[1]};
+  return call_with_autograd<LstmCellFunction>(
+      gates, c_prev, [](const at::Tensor& g, const at::Tensor& c) { return forward_op().call(g, c); });
 }
 
 }  // namespace

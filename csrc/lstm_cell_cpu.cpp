@@ -7,25 +7,11 @@
 #include <tuple>
 
 #include "cpu_kernels.h"
+#include "lstm_cell_cpu.h"
 #include "op_checks.h"
 
 namespace inpaintzoo {
 namespace {
-
-// h, c and, when `act` is defined, the activated gates into it.
-void run_forward(const at::Tensor& gates, const at::Tensor& c_prev, at::Tensor& h, at::Tensor& c, at::Tensor* act,
-                 const LstmShape& shape) {
-  const CpuKernels& kernels = cpu_kernels();
-  if (gates.scalar_type() == at::kFloat) {
-    kernels.lstm_forward_f32(gates.const_data_ptr<float>(), c_prev.const_data_ptr<float>(), h.mutable_data_ptr<float>(),
-                             c.mutable_data_ptr<float>(), act ? act->mutable_data_ptr<float>() : nullptr, shape.rows,
-                             shape.hidden);
-  } else {
-    kernels.lstm_forward_f64(gates.const_data_ptr<double>(), c_prev.const_data_ptr<double>(),
-                             h.mutable_data_ptr<double>(), c.mutable_data_ptr<double>(),
-                             act ? act->mutable_data_ptr<double>() : nullptr, shape.rows, shape.hidden);
-  }
-}
 
 std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(const at::Tensor& gates_in, const at::Tensor& c_prev_in) {
   const LstmShape shape = check_lstm_cell_args(gates_in, c_prev_in, "inpaintzoo::lstm_cell");
@@ -33,7 +19,7 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(const at::Tensor& gates_in, con
   const at::Tensor c_prev = c_prev_in.contiguous();
   at::Tensor h = at::empty(c_prev.sizes(), c_prev.options());
   at::Tensor c = at::empty(c_prev.sizes(), c_prev.options());
-  run_forward(gates, c_prev, h, c, nullptr, shape);
+  lstm_cell_forward_into(gates, c_prev, h, c, nullptr);
   return {h, c};
 }
 
@@ -45,7 +31,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_train_cpu(const at::Ten
   at::Tensor h = at::empty(c_prev.sizes(), c_prev.options());
   at::Tensor c = at::empty(c_prev.sizes(), c_prev.options());
   at::Tensor act = at::empty(gates.sizes(), gates.options());
-  run_forward(gates, c_prev, h, c, &act, shape);
+  lstm_cell_forward_into(gates, c_prev, h, c, &act);
   return {h, c, act};
 }
 
@@ -61,18 +47,7 @@ std::tuple<at::Tensor, at::Tensor> run_backward(const at::Tensor& grad_h_in, con
   const at::Tensor c = c_in.contiguous();
   at::Tensor grad_gates = at::empty(gates.sizes(), gates.options());
   at::Tensor grad_c_prev = at::empty(c_prev.sizes(), c_prev.options());
-  const CpuKernels& kernels = cpu_kernels();
-  if (gates.scalar_type() == at::kFloat) {
-    const auto kernel = activated ? kernels.lstm_backward_act_f32 : kernels.lstm_backward_f32;
-    kernel(grad_h.const_data_ptr<float>(), grad_c.const_data_ptr<float>(), gates.const_data_ptr<float>(),
-           c_prev.const_data_ptr<float>(), c.const_data_ptr<float>(), grad_gates.mutable_data_ptr<float>(),
-           grad_c_prev.mutable_data_ptr<float>(), shape.rows, shape.hidden);
-  } else {
-    const auto kernel = activated ? kernels.lstm_backward_act_f64 : kernels.lstm_backward_f64;
-    kernel(grad_h.const_data_ptr<double>(), grad_c.const_data_ptr<double>(), gates.const_data_ptr<double>(),
-           c_prev.const_data_ptr<double>(), c.const_data_ptr<double>(), grad_gates.mutable_data_ptr<double>(),
-           grad_c_prev.mutable_data_ptr<double>(), shape.rows, shape.hidden);
-  }
+  lstm_cell_backward_into(grad_h, grad_c, gates, c_prev, c, grad_gates, grad_c_prev, activated);
   return {grad_gates, grad_c_prev};
 }
 
@@ -89,6 +64,41 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_backward_activated_cpu(const at::Te
 }
 
 }  // namespace
+
+void lstm_cell_forward_into(const at::Tensor& gates, const at::Tensor& c_prev, at::Tensor& h, at::Tensor& c,
+                            at::Tensor* act) {
+  const int64_t hidden = c_prev.size(-1);
+  const int64_t rows = hidden == 0 ? 0 : c_prev.numel() / hidden;
+  const CpuKernels& kernels = cpu_kernels();
+  if (gates.scalar_type() == at::kFloat) {
+    kernels.lstm_forward_f32(gates.const_data_ptr<float>(), c_prev.const_data_ptr<float>(), h.mutable_data_ptr<float>(),
+                             c.mutable_data_ptr<float>(), act ? act->mutable_data_ptr<float>() : nullptr, rows, hidden);
+  } else {
+    kernels.lstm_forward_f64(gates.const_data_ptr<double>(), c_prev.const_data_ptr<double>(),
+                             h.mutable_data_ptr<double>(), c.mutable_data_ptr<double>(),
+                             act ? act->mutable_data_ptr<double>() : nullptr, rows, hidden);
+  }
+}
+
+void lstm_cell_backward_into(const at::Tensor& grad_h, const at::Tensor& grad_c, const at::Tensor& gates,
+                             const at::Tensor& c_prev, const at::Tensor& c, at::Tensor& grad_gates,
+                             at::Tensor& grad_c_prev, bool activated) {
+  const int64_t hidden = c_prev.size(-1);
+  const int64_t rows = hidden == 0 ? 0 : c_prev.numel() / hidden;
+  const CpuKernels& kernels = cpu_kernels();
+  if (gates.scalar_type() == at::kFloat) {
+    const auto kernel = activated ? kernels.lstm_backward_act_f32 : kernels.lstm_backward_f32;
+    kernel(grad_h.const_data_ptr<float>(), grad_c.const_data_ptr<float>(), gates.const_data_ptr<float>(),
+           c_prev.const_data_ptr<float>(), c.const_data_ptr<float>(), grad_gates.mutable_data_ptr<float>(),
+           grad_c_prev.mutable_data_ptr<float>(), rows, hidden);
+  } else {
+    const auto kernel = activated ? kernels.lstm_backward_act_f64 : kernels.lstm_backward_f64;
+    kernel(grad_h.const_data_ptr<double>(), grad_c.const_data_ptr<double>(), gates.const_data_ptr<double>(),
+           c_prev.const_data_ptr<double>(), c.const_data_ptr<double>(), grad_gates.mutable_data_ptr<double>(),
+           grad_c_prev.mutable_data_ptr<double>(), rows, hidden);
+  }
+}
+
 }  // namespace inpaintzoo
 
 TORCH_LIBRARY_IMPL(inpaintzoo, CPU, m) {

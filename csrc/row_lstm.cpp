@@ -26,7 +26,8 @@
 #include <optional>
 #include <tuple>
 
-#include "cpu_kernels.h"
+#include "autograd_call.h"
+#include "lstm_cell_cpu.h"
 
 namespace inpaintzoo {
 namespace {
@@ -172,44 +173,25 @@ const c10::TypedOperatorHandle<CellBackward>& cell_backward_op() {
 
 // h_out, c_out (contiguous rows of the outputs) = the cell of `gates` (contiguous) and `c_prev`.
 void cell_into(const at::Tensor& gates, const at::Tensor& c_prev, at::Tensor h_out, at::Tensor c_out) {
-  if (!gates.is_cpu()) {
-    auto [h, c] = cell_op().call(gates, c_prev);
-    h_out.copy_(h);
-    c_out.copy_(c);
+  if (gates.is_cpu()) {
+    lstm_cell_forward_into(gates, c_prev, h_out, c_out, nullptr);
     return;
   }
-  const int64_t hidden = c_prev.size(-1), rows = c_prev.numel() / hidden;
-  const CpuKernels& kernels = cpu_kernels();
-  if (gates.scalar_type() == at::kFloat) {
-    kernels.lstm_forward_f32(gates.const_data_ptr<float>(), c_prev.const_data_ptr<float>(),
-                             h_out.mutable_data_ptr<float>(), c_out.mutable_data_ptr<float>(), nullptr, rows, hidden);
-  } else {
-    kernels.lstm_forward_f64(gates.const_data_ptr<double>(), c_prev.const_data_ptr<double>(),
-                             h_out.mutable_data_ptr<double>(), c_out.mutable_data_ptr<double>(), nullptr, rows, hidden);
-  }
+  auto [h, c] = cell_op().call(gates, c_prev);
+  h_out.copy_(h);
+  c_out.copy_(c);
 }
 
 // grad_gates_out (a contiguous row of the result) and the returned gradient of c_prev, from the raw gates.
 at::Tensor cell_backward_into(const at::Tensor& dh, const at::Tensor& dc, const at::Tensor& gates,
                               const at::Tensor& c_prev, const at::Tensor& c, at::Tensor grad_gates_out) {
-  if (!gates.is_cpu()) {
-    auto [dg, dc_prev] = cell_backward_op().call(dh, dc, gates, c_prev, c);
-    grad_gates_out.copy_(dg);
+  if (gates.is_cpu()) {
+    at::Tensor dc_prev = at::empty_like(c_prev);
+    lstm_cell_backward_into(dh, dc, gates, c_prev, c, grad_gates_out, dc_prev, false);
     return dc_prev;
   }
-  at::Tensor dc_prev = at::empty_like(c_prev);
-  const int64_t hidden = c_prev.size(-1), rows = c_prev.numel() / hidden;
-  const CpuKernels& kernels = cpu_kernels();
-  if (gates.scalar_type() == at::kFloat) {
-    kernels.lstm_backward_f32(dh.const_data_ptr<float>(), dc.const_data_ptr<float>(), gates.const_data_ptr<float>(),
-                              c_prev.const_data_ptr<float>(), c.const_data_ptr<float>(),
-                              grad_gates_out.mutable_data_ptr<float>(), dc_prev.mutable_data_ptr<float>(), rows, hidden);
-  } else {
-    kernels.lstm_backward_f64(dh.const_data_ptr<double>(), dc.const_data_ptr<double>(), gates.const_data_ptr<double>(),
-                              c_prev.const_data_ptr<double>(), c.const_data_ptr<double>(),
-                              grad_gates_out.mutable_data_ptr<double>(), dc_prev.mutable_data_ptr<double>(), rows,
-                              hidden);
-  }
+  auto [dg, dc_prev] = cell_backward_op().call(dh, dc, gates, c_prev, c);
+  grad_gates_out.copy_(dg);
   return dc_prev;
 }
 
@@ -329,12 +311,8 @@ class RowLstmFunction : public torch::autograd::Function<RowLstmFunction> {
 };
 
 Pair row_lstm_autograd(const at::Tensor& input_gates, const at::Tensor& w_state) {
-  if (!(at::GradMode::is_enabled() && (input_gates.requires_grad() || w_state.requires_grad()))) {
-    at::AutoDispatchBelowADInplaceOrView below_autograd;
-    return forward_op().call(input_gates, w_state);
-  }
-  const variable_list out = RowLstmFunction::apply(input_gates, w_state);
-  return {out[0], out[1]};
+  return call_with_autograd<RowLstmFunction>(
+      input_gates, w_state, [](const at::Tensor& x, const at::Tensor& w) { return forward_op().call(x, w); });
 }
 
 }  // namespace
