@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+from inpaintzoo.data.augment import random_shift
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
-from inpaintzoo.engine.trainer import random_shift, train
+from inpaintzoo.engine.trainer import train
 from inpaintzoo.errors import RunDirError, UsageError
 
 TINY = [

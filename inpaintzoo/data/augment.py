@@ -1,4 +1,5 @@
-"""The study's augmentation of training batches: small hue, saturation and contrast changes, random blur.
+"""Augmentation of training batches: the study's small hue, saturation and contrast changes and random blur,
+and two geometric ones beyond it, left-right mirroring and small shifts (`train.hflip`, `train.shift`).
 
 Everything is done for the whole batch at once on the batch's device: hue and saturation are one
 3x3 colour matrix per image (a rotation and scaling of the chroma plane in YIQ space), contrast is a
@@ -105,3 +106,20 @@ def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         groups=batch * channels,
     )
     return flat.reshape(batch, channels, h, w)
+
+
+def random_hflip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random half of the batch mirrored left to right: a mirrored photo is as likely as the original."""
+    flip = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image moved by its own random offset of up to `pixels` in x and y, the border filled by reflection."""
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (pixels, pixels, pixels, pixels), mode="reflect")
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2, batch), generator=generator).to(images.device)
+    rows = (torch.arange(height, device=images.device) + dy[:, None])[:, None, :, None]
+    cols = (torch.arange(width, device=images.device) + dx[:, None])[:, None, None, :]
+    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[torch.arange(batch, device=images.device)[:, None, None, None], channels, rows, cols]

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from inpaintzoo.config import save_config
-from inpaintzoo.data.augment import Augment
+from inpaintzoo.data.augment import Augment, random_hflip, random_shift
 from inpaintzoo.engine.build import Models, build_dataset, build_mask, build_models, image_size, resolve_device
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.distributed import Distributed
@@ -74,17 +74,6 @@ def stop_signals(trainer: Trainer) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image moved by its own random offset of up to `pixels` in x and y, the border filled by reflection."""
-    batch, _, height, width = images.shape
-    padded = torch.nn.functional.pad(images, (pixels, pixels, pixels, pixels), mode="reflect")
-    dy, dx = torch.randint(0, 2 * pixels + 1, (2, batch), generator=generator).to(images.device)
-    rows = (torch.arange(height, device=images.device) + dy[:, None])[:, None, :, None]
-    cols = (torch.arange(width, device=images.device) + dx[:, None])[:, None, None, :]
-    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
-    return padded[torch.arange(batch, device=images.device)[:, None, None, None], channels, rows, cols]
 
 
 def run_name(config: dict[str, Any]) -> str:
@@ -287,9 +276,8 @@ class Trainer:
         mask = self.mask(images.shape[0], generator=self.mask_rng).to(self.device)
         if self.augment is not None:
             images = self.augment(images, generator=self.aug_rng)
-        if self.settings["hflip"]:  # a mirrored photo is as likely as the original: twice the data for free
-            flip = (torch.rand(images.shape[0], generator=self.aug_rng) < 0.5).to(images.device)
-            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        if self.settings["hflip"]:
+            images = random_hflip(images, self.aug_rng)
         if self.settings["shift"]:  # new content under the hole: the context encoders overfit without it
             images = random_shift(images, self.settings["shift"], self.aug_rng)
         self.model.train()
