@@ -19,7 +19,9 @@ The CPU is shared: OpenMP threads that spin while they wait make multi-threaded 
 under other jobs' load, so the script re-executes itself with OMP_WAIT_POLICY=passive unless that is
 set already. The load average before and after each training run is recorded beside its throughput.
 
-Writes benchmarks/results/inpainting.json and inpainting.png (a row per method on the same images).
+Writes benchmarks/results/inpainting.json, inpainting.png (a row per method on the same images) and
+inpainting_previews.npz (each row's fill of the grid's images, so a merged grid keeps rows whose run
+directories are gone).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from inpaintzoo.viz import save_grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PREVIEW = 10  # test images per row of the PNG grid
+PREVIEWS = "inpainting_previews.npz"  # method -> its fill of the grid's hole pixels, uint8
 BATCH = 100  # test images per inpainting call
 
 #: learned models: name -> overrides (CIFAR-10, centre 8x8 hole, overlap trick on)
@@ -255,6 +258,33 @@ def stored_preview(row: dict[str, Any], truth: torch.Tensor, mask: torch.Tensor,
     return predict(run, truth[:BATCH], mask[:BATCH], row_mode(row), k)[:PREVIEW]
 
 
+def save_previews(path: Path, previews: dict[str, torch.Tensor], mask: torch.Tensor) -> None:
+    """Each method's fill of the grid's hole pixels as uint8 (the grid's own precision), keyed by method."""
+    hole = mask[:PREVIEW].expand(-1, 3, -1, -1)
+    arrays = {m: p.clamp(0, 1).mul(255).round().to(torch.uint8)[hole].numpy() for m, p in previews.items()}
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        np.savez_compressed(f, **arrays)
+    tmp.replace(path)
+
+
+def load_previews(path: Path, truth: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The stored fills pasted into the grid's test images (empty when there is no file or another hole)."""
+    if not path.is_file():
+        return {}
+    hole = mask[:PREVIEW].expand(-1, 3, -1, -1)
+    out = {}
+    with np.load(path) as stored:
+        for method in stored.files:
+            pixels = torch.from_numpy(stored[method])
+            if pixels.numel() != int(hole.sum()):
+                continue
+            image = truth[:PREVIEW].clone()
+            image[hole] = pixels.float() / 255
+            out[method] = image
+    return out
+
+
 def throughput(overrides: list[str], steps: int = 12) -> float:
     """Training images per second on CIFAR-10 at the config's batch size (EMA off, after two warm-up steps)."""
     config = resolve_config([*overrides, "data=cifar10", "train.limit=4096", "train.ema=0"], default_registry())
@@ -367,12 +397,15 @@ def main() -> None:
     if previous:
         rows = merge_rows(previous.get("rows", []), rows)
         speeds = {**previous.get("throughput_img_per_s", {}), **speeds}
+        kept = load_previews(args.out / PREVIEWS, truth, mask)
         for row in rows:
             if row["method"] in previews:
                 continue
             preview = stored_preview(row, truth, mask, args.k)
             if preview is None:
-                console.print(f"{row['method']}: its run directory is gone; left out of the grid")
+                preview = kept.get(row["method"])
+            if preview is None:
+                console.print(f"{row['method']}: no run directory and no stored fill; left out of the grid")
             else:
                 previews[row["method"]] = preview
 
@@ -397,7 +430,8 @@ def main() -> None:
     grid.update({r["method"]: previews[r["method"]] for r in rows if r["method"] in previews})
     grid["truth"] = truth[:PREVIEW]
     save_grid(list(grid.values()), args.out / "inpainting.png", labels=list(grid))
-    console.print(f"wrote {json_path} and {args.out / 'inpainting.png'}")
+    save_previews(args.out / PREVIEWS, {m: previews[m] for m in grid if m in previews}, mask)
+    console.print(f"wrote {json_path}, {args.out / 'inpainting.png'} and {args.out / PREVIEWS}")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ class ModelSettings:
 
     overlap: int = 4  # px of context the predicted patch overlaps on each side (0: no overlap trick)
     overlap_weight: float = 20.0  # weight of the overlap's L2 against the hole's
-    judge: Literal["image", "patch"] = "image"  # what the discriminator sees
+    judge: Literal["image", "patch", "local"] = "image"  # what the discriminator sees (local: a window round the hole)
     mirror: bool = False  # inpaint the left-right mirror image too and average the two fills
 
 

@@ -7,6 +7,11 @@ patch is the whole image and the overlap is the band of `overlap` pixels around 
 With `mirror`, inpainting also fills the left-right mirror image and averages the two fills: a
 photo's mirror is as likely as the photo, so the two are two estimates of one answer, and their mean
 has a lower squared error than either (at twice the inference cost; training is unchanged).
+
+What a discriminator judges (`judged`): the whole image with the prediction pasted in, the patch
+alone, or a `local` window around the hole (the hole grown by half its size on each side, pasted
+prediction and its nearest context): a local critic spends its capacity where the fill is, at a
+quarter of a whole-image critic's cost for the centre 8x8 hole of a 32x32 image.
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ def patch_box(image_size: int, box: Box | None, overlap: int) -> Box:
     t, l = max(0, top - overlap), max(0, left - overlap)
     b, r = min(image_size, top + h + overlap), min(image_size, left + w + overlap)
     return (t, l, b - t, r - l)
+
+
+def local_box(image_size: int, box: Box | None) -> Box:
+    """The window a `local` critic judges: the hole's box grown by half its size on each side, clipped."""
+    if box is None:
+        return (0, 0, image_size, image_size)
+    return patch_box(image_size, box, max(box[2], box[3]) // 2)
 
 
 class ContextEncoder(nn.Module):
@@ -60,6 +72,7 @@ class ContextEncoder(nn.Module):
         self.overlap_weight = overlap_weight
         self.fill = fill
         self.patch = patch_box(image_size, box, overlap)
+        self.local = local_box(image_size, box)
         if self.patch[2] != self.patch[3]:
             raise ValueError(f"the predicted patch must be square, got {self.patch[2]}x{self.patch[3]}")
 
@@ -103,14 +116,26 @@ class ContextEncoder(nn.Module):
         se = (patch - self.crop(images)).pow(2).sum(1, keepdim=True)
         return (w * se).sum() / mask.float().sum().clamp_min(1)
 
-    def judged(self, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor | None, judge: str) -> torch.Tensor:
-        """What the discriminator sees: the whole image (prediction pasted) or the patch alone.
+    def judged_size(self, judge: str) -> int:
+        """The side of the square a discriminator judging `judge` sees (what it is built for)."""
+        if judge == "patch":
+            return self.patch_size
+        if judge == "local":
+            return max(self.local[2], self.local[3])
+        return self.image_size
 
-        With `patch=None` it returns the real counterpart (the true image or the true patch).
+    def judged(self, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor | None, judge: str) -> torch.Tensor:
+        """What the discriminator sees: the whole image (prediction pasted), the patch alone, or the local window.
+
+        With `patch=None` it returns the real counterpart (the true image, patch or window).
         """
         if judge == "patch":
             return self.crop(images) if patch is None else patch
-        return images if patch is None else self.paste(images, mask, patch)
+        full = images if patch is None else self.paste(images, mask, patch)
+        if judge == "local":
+            t, l, h, w = self.local
+            return full[..., t : t + h, l : l + w]
+        return full
 
     @torch.no_grad()
     def inpaint(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

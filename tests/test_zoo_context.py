@@ -139,6 +139,107 @@ def test_discriminator_can_judge_the_patch_alone(registry, loss):
     assert stale_critic(critic, before, loss) == []
 
 
+@pytest.mark.parametrize("loss", ADVERSARIAL)
+def test_discriminator_can_judge_the_local_window(registry, loss):
+    torch.manual_seed(0)
+    model = build_model(registry, overlap=0)
+    assert model.local == (8, 8, 16, 16) and model.judged_size("local") == 16  # the hole grown by half its size
+    images, mask = random_batch()
+    patch = model(images, mask)
+    real, fake = model.judged(images, mask, None, "local"), model.judged(images, mask, patch, "local")
+    assert torch.equal(real, images[..., 8:24, 8:24])
+    assert torch.equal(fake[..., 4:12, 4:12], patch.detach())
+    window_hole = torch.zeros(BATCH, 3, 16, 16, dtype=torch.bool)
+    window_hole[..., 4:12, 4:12] = True
+    assert torch.equal(fake[~window_hole], real[~window_hole])  # the window's context is the image's
+    critic = build_critic(registry, "dcgan", loss, image_size=model.judged_size("local"))
+    objective = registry.build("loss", loss)
+    objective.configure(model, critic, lr=1e-3, disc_lr=1e-3)
+    before = snapshot(critic)
+    logs = objective.step(model, critic, images, mask, "local", generator_step_index(objective))
+    assert "g_adv" in logs and all(math.isfinite(v) for v in logs.values())
+    assert stale_critic(critic, before, loss) == []
+
+
+def generator_gradients(objective, model, critic, images, mask) -> list[torch.Tensor]:
+    """The generator's parameter gradients from one generator step (an optimiser with lr 0 records them)."""
+    objective.optimizers["generator"] = torch.optim.SGD(model.parameters(), lr=0.0)
+    torch.manual_seed(5)  # the same dropout masks every call
+    objective.generator_step(model, critic, images, mask, model(images, mask), "image")
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def scaled_critic(critic: nn.Module, factor: float) -> nn.Module:
+    """The same critic with every score multiplied by `factor` (its last, linear layer scaled)."""
+    import copy
+
+    louder = copy.deepcopy(critic)
+    with torch.no_grad():
+        louder.score.weight.mul_(factor)
+        louder.score.bias.mul_(factor)
+    return louder
+
+
+def test_balance_makes_the_generator_update_independent_of_the_critics_scale(registry):
+    torch.manual_seed(0)
+    model, critic = build_model(registry), build_critic(registry)
+    images, mask = random_batch()
+    for balance, same in ((True, True), (False, False)):
+        objective = WGAN(alpha=0.5, balance=balance)
+        objective.configure(model, critic, lr=1e-3, disc_lr=1e-3)
+        quiet = generator_gradients(objective, model, critic, images, mask)
+        loud = generator_gradients(objective, model, scaled_critic(critic, 1000.0), images, mask)
+        close = all(torch.allclose(a, b, rtol=1e-3, atol=1e-7) for a, b in zip(quiet, loud))
+        assert close == same, f"balance={balance}"
+
+
+def test_balance_mixes_equal_pushes_and_alpha_one_is_reconstruction_alone(registry):
+    torch.manual_seed(0)
+    model, critic = build_model(registry), build_critic(registry)
+    images, mask = random_batch()
+    objective = GAN(alpha=1.0, balance=True)
+    objective.configure(model, critic, lr=1e-3, disc_lr=1e-3)
+    balanced = generator_gradients(objective, model, critic, images, mask)
+    objective.optimizers["generator"] = torch.optim.SGD(model.parameters(), lr=0.0)
+    torch.manual_seed(5)
+    objective.reconstruction_step(model, images, mask, model(images, mask))
+    reconstruction = [p.grad.clone() for p in model.parameters()]
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-8) for a, b in zip(balanced, reconstruction))
+
+    # at alpha 0.5 the patch is pushed as hard by the critic as by the reconstruction
+    objective = GAN(alpha=0.5, balance=True)
+    objective.configure(model, critic, lr=1e-3, disc_lr=1e-3)
+    pushes = []
+    patch = model(images, mask)
+    patch.register_hook(lambda g: pushes.append(g.clone()))
+    logs = objective.generator_step(model, critic, images, mask, patch, "image")
+    (g_rec,) = torch.autograd.grad(model.reconstruction_loss(patch, images, mask), patch, retain_graph=True)
+    (g_adv,) = torch.autograd.grad(
+        objective.generator_adversarial_loss(critic(model.judged(images, mask, patch, "image"))), patch
+    )
+    assert logs["adv_scale"] == pytest.approx((g_rec.norm() / g_adv.norm()).item(), rel=1e-4)
+    adversarial_push = pushes[0] - 0.5 * g_rec
+    assert adversarial_push.norm().item() == pytest.approx(0.5 * g_rec.norm().item(), rel=1e-4)
+
+
+def test_warmup_trains_the_generator_on_reconstruction_alone_while_the_critic_learns(registry):
+    torch.manual_seed(0)
+    model, critic = build_model(registry), build_critic(registry, "dcgan", "wgan-gp")
+    objective = WGANGP(n_critic=3, warmup=2)
+    objective.configure(model, critic, lr=1e-3, disc_lr=1e-3)
+    generator_updates, adversarial = [], []
+    for step in range(6):
+        before_g, before_d = snapshot(model), snapshot(critic)
+        logs = objective.step(model, critic, *random_batch(step), "image", step)
+        assert len(unchanged(critic, before_d)) < len(before_d)
+        generator_updates.append(not unchanged(model, before_g))
+        adversarial.append("g_adv" in logs)
+    assert generator_updates == [True, True, True, False, False, True]
+    assert adversarial == [False, False, True, False, False, True]
+    with pytest.raises(UsageError, match="warmup"):
+        registry.build("loss", "gan", warmup=-1)
+
+
 # ----- encoders
 
 

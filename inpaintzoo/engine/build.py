@@ -86,7 +86,7 @@ def build_models(config: dict[str, Any], registry: Registry, mask: Any) -> Model
     if getattr(objective, "uses_discriminator", False):
         if config["disc"]["name"] is None:
             raise UsageError(f"loss={config['loss']['name']} needs a discriminator: add disc=NAME (e.g. disc=dcgan)")
-        judged = size if settings["judge"] == "image" else model.patch_size
+        judged = model.judged_size(settings["judge"])
         discriminator = registry.build(
             "discriminator", config["disc"]["name"], image_size=judged, **component_args(config["disc"])
         )

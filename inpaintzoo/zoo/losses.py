@@ -16,6 +16,16 @@ Defaults and why:
   penalty 10, 5 critic steps per generator step, Adam(0.5, 0.9); the critic must not use batch norm.
 
 Learning rates come from the engine (`train.lr`, `train.disc_lr`; the WGAN paper used 5e-5).
+
+Two switches every adversarial objective shares:
+
+- `balance`: the raw losses live on unrelated scales (a clipped critic's gradient is ~1e-4 of the L2's,
+  the BCE's grows as the discriminator wins), so a fixed alpha means different things per objective and
+  over training. With `balance=true` the adversarial gradient at the predicted patch is rescaled to the
+  reconstruction gradient's norm before mixing, and alpha becomes the share of the push on the patch
+  that comes from the reconstruction (0.5: equal). One backward through each network, as without it.
+- `warmup`: generator steps trained on the reconstruction alone, with the critic learning alongside, so
+  the adversary first sees (and judges) a fill that already has the right colours and structure.
 """
 
 from __future__ import annotations
@@ -160,13 +170,17 @@ class Adversarial(_Objective):
 
     uses_discriminator = True
 
-    def __init__(self, alpha: float, n_critic: int = 1) -> None:
+    def __init__(self, alpha: float, n_critic: int = 1, balance: bool = False, warmup: int = 0) -> None:
         super().__init__()
         _check_range(self.name, alpha, 0.0, 1.0, "alpha")
         if n_critic < 1:
             raise UsageError(f"loss {self.name!r}: n_critic must be at least 1, got {n_critic}")
+        if warmup < 0:
+            raise UsageError(f"loss {self.name!r}: warmup must be 0 or more steps, got {warmup}")
         self.alpha = alpha
         self.n_critic = n_critic
+        self.balance = balance
+        self.warmup = warmup
 
     # what subclasses provide
     def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
@@ -200,7 +214,7 @@ class Adversarial(_Objective):
         return self.optimizers
 
     def updates_generator(self, step: int) -> bool:
-        return (step + 1) % self.n_critic == 0
+        return step < self.warmup or (step + 1) % self.n_critic == 0
 
     def step(
         self,
@@ -218,7 +232,10 @@ class Adversarial(_Objective):
         if self.updates_generator(step):
             patch = model(images, mask)
             logs = self.critic_step(model, discriminator, images, mask, patch, judge)
-            logs.update(self.generator_step(model, discriminator, images, mask, patch, judge))
+            if step < self.warmup:
+                logs.update(self.reconstruction_step(model, images, mask, patch))
+            else:
+                logs.update(self.generator_step(model, discriminator, images, mask, patch, judge))
         else:
             with torch.no_grad():
                 patch = model(images, mask)
@@ -256,16 +273,38 @@ class Adversarial(_Objective):
         patch: torch.Tensor,
         judge: str,
     ) -> dict[str, float]:
-        """One generator update on alpha * L_rec + (1 - alpha) * L_adv; the critic is frozen meanwhile."""
+        """One generator update on alpha * L_rec + (1 - alpha) * L_adv; the critic is frozen meanwhile.
+
+        With `balance`, the two gradients are mixed at the patch instead, the adversarial one rescaled to the
+        reconstruction's norm (`adv_scale` in the logs), and the patch's gradient flows into the generator.
+        """
         optimizer = self.optimizer("generator")
         with frozen(critic):
             reconstruction = model.reconstruction_loss(patch, images, mask)
             adversarial = self.generator_adversarial_loss(critic(model.judged(images, mask, patch, judge)))
-            total = self.alpha * reconstruction + (1 - self.alpha) * adversarial
+            logs = {"loss": reconstruction.item(), "g_adv": adversarial.item()}
             optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            if self.balance:
+                (g_rec,) = torch.autograd.grad(reconstruction, patch, retain_graph=True)
+                (g_adv,) = torch.autograd.grad(adversarial, patch, retain_graph=True)
+                scale = g_rec.norm() / g_adv.norm().clamp_min(1e-20)
+                patch.backward(self.alpha * g_rec + (1 - self.alpha) * scale * g_adv)
+                logs["adv_scale"] = scale.item()
+            else:
+                (self.alpha * reconstruction + (1 - self.alpha) * adversarial).backward()
             optimizer.step()
-        return {"loss": reconstruction.item(), "g_adv": adversarial.item()}
+        return logs
+
+    def reconstruction_step(
+        self, model: ContextEncoder, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor
+    ) -> dict[str, float]:
+        """A warm-up generator update on the reconstruction loss alone."""
+        optimizer = self.optimizer("generator")
+        reconstruction = model.reconstruction_loss(patch, images, mask)
+        optimizer.zero_grad(set_to_none=True)
+        reconstruction.backward()
+        optimizer.step()
+        return {"loss": reconstruction.item()}
 
 
 @components("loss", "gan")
@@ -284,8 +323,10 @@ class GAN(Adversarial):
         fake_high: float = 0.2,
         beta1: float = 0.5,
         beta2: float = 0.999,
+        balance: bool = False,
+        warmup: int = 0,
     ) -> None:
-        super().__init__(alpha)
+        super().__init__(alpha, balance=balance, warmup=warmup)
         _check_range(self.name, flip_rate, 0.0, 1.0, "flip_rate")
         _check_range(self.name, beta1, 0.0, 1.0, "beta1")
         _check_range(self.name, beta2, 0.0, 1.0, "beta2")
@@ -340,8 +381,10 @@ class WGAN(_Wasserstein):
 
     name = "wgan"
 
-    def __init__(self, alpha: float = 0.99, clip: float = 0.01, n_critic: int = 10) -> None:
-        super().__init__(alpha, n_critic)
+    def __init__(
+        self, alpha: float = 0.99, clip: float = 0.01, n_critic: int = 10, balance: bool = False, warmup: int = 0
+    ) -> None:
+        super().__init__(alpha, n_critic, balance, warmup)
         _check_positive(self.name, clip, "clip")
         self.clip = clip
 
@@ -367,9 +410,16 @@ class WGANGP(_Wasserstein):
     name = "wgan-gp"
 
     def __init__(
-        self, alpha: float = 0.999, gp_weight: float = 10.0, n_critic: int = 5, beta1: float = 0.5, beta2: float = 0.9
+        self,
+        alpha: float = 0.999,
+        gp_weight: float = 10.0,
+        n_critic: int = 5,
+        beta1: float = 0.5,
+        beta2: float = 0.9,
+        balance: bool = False,
+        warmup: int = 0,
     ) -> None:
-        super().__init__(alpha, n_critic)
+        super().__init__(alpha, n_critic, balance, warmup)
         if gp_weight < 0:
             raise UsageError(f"loss {self.name!r}: gp_weight must be 0 or more, got {gp_weight}")
         _check_range(self.name, beta1, 0.0, 1.0, "beta1")
