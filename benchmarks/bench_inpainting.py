@@ -19,7 +19,8 @@ The CPU is shared: OpenMP threads that spin while they wait make multi-threaded 
 under other jobs' load, so the script re-executes itself with OMP_WAIT_POLICY=passive unless that is
 set already. The load average before and after each training run is recorded beside its throughput.
 
-Writes benchmarks/results/inpainting.json, inpainting.png (a row per method on the same images) and
+Writes benchmarks/results/inpainting.json, inpainting.png (a row per method on the same images),
+inpainting_zoom.png (the hole and its nearest context at 8x, for the baselines and context encoders) and
 inpainting_previews.npz (each row's fill of the grid's images, so a merged grid keeps rows whose run
 directories are gone).
 """
@@ -42,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inpaintzoo.config import resolve_config
+from inpaintzoo.context_encoder import local_box
 from inpaintzoo.data.cifar10 import find_cifar10_root
 from inpaintzoo.data.masks import CenterMask, fill_hole
 from inpaintzoo.engine.trainer import Trainer
@@ -53,7 +55,10 @@ from inpaintzoo.viz import save_grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PREVIEW = 10  # test images per row of the PNG grid
-PREVIEWS = "inpainting_previews.npz"  # method -> its fill of the grid's hole pixels, uint8
+#: rows of the close-up grid (the hole and its 4 px of context at 8x): the baselines and context encoders
+CLOSE_UP = ("mean colour", "opencv telea", "l2", "gan", "wgan")
+PREVIEWS = "inpainting_previews.npz"
+ZOOM = "inpainting_zoom.png"  # method -> its fill of the grid's hole pixels, uint8
 BATCH = 100  # test images per inpainting call
 
 #: learned models: name -> overrides (CIFAR-10, centre 8x8 hole, overlap trick on)
@@ -370,7 +375,8 @@ def main() -> None:
     from inpaintzoo.data.cifar10 import cifar10
 
     truth = cifar10("test").images[: args.test_limit].float() / 255
-    mask = CenterMask(32, 8)(len(truth))
+    centre = CenterMask(32, 8)
+    mask = centre(len(truth))
     rows: list[dict[str, Any]] = []
     previews: dict[str, torch.Tensor] = {}
 
@@ -430,8 +436,11 @@ def main() -> None:
     grid.update({r["method"]: previews[r["method"]] for r in rows if r["method"] in previews})
     grid["truth"] = truth[:PREVIEW]
     save_grid(list(grid.values()), args.out / "inpainting.png", labels=list(grid))
+    t, l, h, w = local_box(32, centre.box)  # the hole and its nearest context, where the methods differ
+    close_up = {m: g[..., t : t + h, l : l + w] for m, g in grid.items() if m in ("context", *CLOSE_UP, "truth")}
+    save_grid(list(close_up.values()), args.out / ZOOM, labels=list(close_up), scale=8)
     save_previews(args.out / PREVIEWS, {m: previews[m] for m in grid if m in previews}, mask)
-    console.print(f"wrote {json_path}, {args.out / 'inpainting.png'} and {args.out / PREVIEWS}")
+    console.print(f"wrote {json_path}, {args.out / 'inpainting.png'}, {args.out / ZOOM} and {args.out / PREVIEWS}")
 
 
 if __name__ == "__main__":

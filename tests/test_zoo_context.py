@@ -222,20 +222,35 @@ def test_balance_mixes_equal_pushes_and_alpha_one_is_reconstruction_alone(regist
     assert adversarial_push.norm().item() == pytest.approx(0.5 * g_rec.norm().item(), rel=1e-4)
 
 
-def test_warmup_trains_the_generator_on_reconstruction_alone_while_the_critic_learns(registry):
+def test_warmup_trains_the_generator_on_reconstruction_alone_then_the_critic_joins(registry):
     torch.manual_seed(0)
     model, critic = build_model(registry), build_critic(registry, "dcgan", "wgan-gp")
     objective = WGANGP(n_critic=3, warmup=2)
     objective.configure(model, critic, lr=1e-3, disc_lr=1e-3)
-    generator_updates, adversarial = [], []
+    generator_updates, critic_updates, adversarial = [], [], []
     for step in range(6):
         before_g, before_d = snapshot(model), snapshot(critic)
         logs = objective.step(model, critic, *random_batch(step), "image", step)
-        assert len(unchanged(critic, before_d)) < len(before_d)
         generator_updates.append(not unchanged(model, before_g))
+        critic_updates.append(len(unchanged(critic, before_d)) < len(before_d))
         adversarial.append("g_adv" in logs)
+        assert math.isfinite(logs["loss"])
     assert generator_updates == [True, True, True, False, False, True]
+    assert critic_updates == [False, False, True, True, True, True]
     assert adversarial == [False, False, True, False, False, True]
+
+    # a warm-up step is exactly an L2 step
+    objective = GAN(warmup=1)
+    objective.configure(model, critic, lr=1e-3, disc_lr=1e-3)
+    objective.optimizers["generator"] = torch.optim.SGD(model.parameters(), lr=0.0)
+    images, mask = random_batch()
+    torch.manual_seed(5)
+    objective.step(model, critic, images, mask, "image", 0)
+    warm = [p.grad.clone() for p in model.parameters()]
+    torch.manual_seed(5)
+    model.zero_grad(set_to_none=True)
+    model.reconstruction_loss(model(images, mask), images, mask).backward()
+    assert all(torch.allclose(a, p.grad) for a, p in zip(warm, model.parameters()))
     with pytest.raises(UsageError, match="warmup"):
         registry.build("loss", "gan", warmup=-1)
 

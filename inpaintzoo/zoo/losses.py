@@ -24,8 +24,9 @@ Two switches every adversarial objective shares:
   over training. With `balance=true` the adversarial gradient at the predicted patch is rescaled to the
   reconstruction gradient's norm before mixing, and alpha becomes the share of the push on the patch
   that comes from the reconstruction (0.5: equal). One backward through each network, as without it.
-- `warmup`: generator steps trained on the reconstruction alone, with the critic learning alongside, so
-  the adversary first sees (and judges) a fill that already has the right colours and structure.
+- `warmup`: steps that train the generator on the reconstruction alone, at L2's cost (no critic
+  passes); the critic joins afterwards, so it learns to judge a fill that already has the right
+  colours and layout, and the adversary's push only adds the detail L2 averages away.
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ class Adversarial(_Objective):
     """Alternating critic and generator updates; subclasses give the losses and the optimiser.
 
     Each `step` call makes one critic update; the generator is updated on the calls where
-    `(step + 1) % n_critic == 0` (every call when `n_critic` is 1), `step` counting from 0.
+    `(step + 1) % n_critic == 0` (every call when `n_critic` is 1), `step` counting from 0. The first
+    `warmup` calls update the generator alone, on the reconstruction loss.
     """
 
     uses_discriminator = True
@@ -214,7 +216,7 @@ class Adversarial(_Objective):
         return self.optimizers
 
     def updates_generator(self, step: int) -> bool:
-        return step < self.warmup or (step + 1) % self.n_critic == 0
+        return (step + 1) % self.n_critic == 0
 
     def step(
         self,
@@ -229,13 +231,12 @@ class Adversarial(_Objective):
             raise UsageError(f"loss {self.name!r} needs a discriminator: choose one with disc=dcgan (or vgg, ...)")
         model.train()
         discriminator.train()
+        if step < self.warmup:
+            return self.reconstruction_step(model, images, mask, model(images, mask))
         if self.updates_generator(step):
             patch = model(images, mask)
             logs = self.critic_step(model, discriminator, images, mask, patch, judge)
-            if step < self.warmup:
-                logs.update(self.reconstruction_step(model, images, mask, patch))
-            else:
-                logs.update(self.generator_step(model, discriminator, images, mask, patch, judge))
+            logs.update(self.generator_step(model, discriminator, images, mask, patch, judge))
         else:
             with torch.no_grad():
                 patch = model(images, mask)
