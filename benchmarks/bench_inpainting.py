@@ -301,10 +301,12 @@ def throughput(overrides: list[str], steps: int = 12) -> float:
 
 
 def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`old` with each row whose method is in `new` replaced in place, then `new`'s other rows appended."""
+    """`old` with each row whose method is in `new` replaced in place, `new`'s other rows added; baselines
+    first, then the learned models in `MODELS` order (a model's fill modes keep theirs)."""
     by_method = {r["method"]: r for r in new}
-    merged = [by_method.pop(r["method"], r) for r in old]
-    return merged + list(by_method.values())
+    merged = [by_method.pop(r["method"], r) for r in old] + list(by_method.values())
+    order = {name: i for i, name in enumerate(MODELS)}
+    return sorted(merged, key=lambda r: order.get(r.get("model") or r["method"].split(" (")[0], -1))
 
 
 def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
