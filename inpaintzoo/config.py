@@ -221,13 +221,16 @@ def resolve_config(
         if group in COMPONENT_GROUPS:
             names[group] = section.pop("name", names[group])
         values.setdefault(group, {}).update(section)
-    for group, key, raw in parse_overrides(overrides):
+    parsed = parse_overrides(overrides)
+    # choices first, then keys (as Hydra does): `loss.alpha=0.5 loss=gan` sets gan's alpha, whatever the order
+    for group, key, raw in parsed:
         if key is None:
             chosen = None if raw.lower() in NONE_WORDS else raw
             if chosen != names[group]:
-                values[group] = {}  # parameters of the previous choice do not carry over
+                values[group] = {}  # parameters of the base config's choice do not carry over
             names[group] = chosen
-        else:
+    for group, key, raw in parsed:
+        if key is not None:
             values[group][key] = raw
 
     task = "density" if names["density"] else "context-encoder"

@@ -94,8 +94,17 @@ def test_bad_overrides_give_one_clear_line(overrides: list[str], message: str) -
 
 
 def test_switching_a_component_resets_its_parameters() -> None:
-    config = resolve_config(["loss=wgan", "loss.clip=0.1", "loss=l2"], make_registry())
+    base = resolve_config(["loss=wgan", "loss.clip=0.1"], make_registry())
+    config = resolve_config(["loss=l2"], make_registry(), base=base)
     assert config["loss"] == {"name": "l2"}
+
+
+def test_keys_apply_to_the_chosen_component_whatever_their_order() -> None:
+    before = resolve_config(["loss.n_critic=5", "loss.clip=0.1", "loss=wgan"], make_registry())
+    after = resolve_config(["loss=wgan", "loss.n_critic=5", "loss.clip=0.1"], make_registry())
+    assert before == after and before["loss"]["n_critic"] == 5 and before["loss"]["clip"] == 0.1
+    with pytest.raises(UsageError, match="clip"):  # a key of a choice that was replaced is not dropped silently
+        resolve_config(["loss=wgan", "loss.clip=0.1", "loss=l2"], make_registry())
 
 
 def test_base_config_then_overrides() -> None:
