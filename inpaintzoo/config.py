@@ -147,14 +147,20 @@ def coerce_value(value: Any, annotation: Any, key: str) -> Any:
     raise UsageError(f"{key}: cannot convert {value!r} to {_type_name(annotation)}")
 
 
-def coerce_parameters(parameters: Iterable[Parameter], values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Check names against `parameters` and convert each value to its declared type."""
+def coerce_parameters(
+    parameters: Iterable[Parameter], values: Mapping[str, Any], where: str, chosen: str = ""
+) -> dict[str, Any]:
+    """Check names against `parameters` and convert each value to its declared type.
+
+    `chosen` names the component whose parameters these are (`loss=l2`), for the error of a key it lacks.
+    """
     by_name = {p.name: p for p in parameters}
     out = {}
     for name, value in values.items():
         param = by_name.get(name)
         if param is None:
-            raise UsageError(f"unknown key {where}.{name}{nearest(name, list(by_name))}")
+            of = f" of {chosen}" if chosen else ""
+            raise UsageError(f"unknown key {where}.{name}{of}{nearest(name, list(by_name))}")
         out[name] = coerce_value(value, param.annotation, f"{where}.{name}")
     missing = [p.name for p in by_name.values() if p.required and p.name not in out]
     if missing:
@@ -246,7 +252,8 @@ def resolve_config(
                 config[group] = {"name": None}
             continue
         component = registry.get(kind, name)
-        params = {**component.defaults(), **coerce_parameters(component.parameters, values[group], group)}
+        chosen = f"{group}={name}"
+        params = {**component.defaults(), **coerce_parameters(component.parameters, values[group], group, chosen)}
         config[group] = {"name": name, **params}
     for group, settings_type in SETTINGS_GROUPS.items():
         if task == "density" and group in CONTEXT_ENCODER_GROUPS:
