@@ -80,9 +80,9 @@ class ContextEncoder(nn.Module):
     def patch_size(self) -> int:
         return self.patch[2]
 
-    def crop(self, images: torch.Tensor) -> torch.Tensor:
-        """The patch region of full-size images (or masks)."""
-        t, l, h, w = self.patch
+    def crop(self, images: torch.Tensor, box: Box | None = None) -> torch.Tensor:
+        """The patch region (or another `box`) of full-size images (or masks)."""
+        t, l, h, w = self.patch if box is None else box
         return images[..., t : t + h, l : l + w]
 
     def forward(
@@ -132,10 +132,7 @@ class ContextEncoder(nn.Module):
         if judge == "patch":
             return self.crop(images) if patch is None else patch
         full = images if patch is None else self.paste(images, mask, patch)
-        if judge == "local":
-            t, l, h, w = self.local
-            return full[..., t : t + h, l : l + w]
-        return full
+        return self.crop(full, self.local) if judge == "local" else full
 
     @torch.no_grad()
     def inpaint(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -122,6 +122,17 @@ class _Objective:
         except KeyError:
             raise NotConfiguredError(f"loss {self.name!r}: call configure() before step()") from None
 
+    def reconstruction_step(
+        self, model: ContextEncoder, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor
+    ) -> dict[str, float]:
+        """One generator update on the reconstruction loss alone (all of `l2`; a warm-up step of the others)."""
+        optimizer = self.optimizer("generator")
+        reconstruction = model.reconstruction_loss(patch, images, mask)
+        optimizer.zero_grad(set_to_none=True)
+        reconstruction.backward()
+        optimizer.step()
+        return {"loss": reconstruction.item()}
+
 
 @components("loss", "l2")
 class L2(_Objective):
@@ -153,13 +164,8 @@ class L2(_Objective):
         judge: str,
         step: int,
     ) -> dict[str, float]:
-        optimizer = self.optimizer("generator")
         model.train()
-        loss = model.reconstruction_loss(model(images, mask), images, mask)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.item()}
+        return self.reconstruction_step(model, images, mask, model(images, mask))
 
 
 class Adversarial(_Objective):
@@ -295,17 +301,6 @@ class Adversarial(_Objective):
                 (self.alpha * reconstruction + (1 - self.alpha) * adversarial).backward()
             optimizer.step()
         return logs
-
-    def reconstruction_step(
-        self, model: ContextEncoder, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor
-    ) -> dict[str, float]:
-        """A warm-up generator update on the reconstruction loss alone."""
-        optimizer = self.optimizer("generator")
-        reconstruction = model.reconstruction_loss(patch, images, mask)
-        optimizer.zero_grad(set_to_none=True)
-        reconstruction.backward()
-        optimizer.step()
-        return {"loss": reconstruction.item()}
 
 
 @components("loss", "gan")
