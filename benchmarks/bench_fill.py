@@ -6,6 +6,10 @@ compiled `pixelcnn_fill` op when the extension is built. The naive fill costs th
 so by default it is timed on the hole's first pixels and scaled to the whole hole (`--naive-pixels 0`
 times it in full). Untrained weights: the cost does not depend on them.
 
+The `posterior-mean` decoding mode is timed too, at K = 16 and 64 samples (`--posterior-k`) and batch
+`--posterior-batch` (1: its K samples already make one batch): K fast sampled fills plus one forward
+pass of the K completed images, which is most of its cost.
+
     python benchmarks/bench_fill.py [--batches 1 64] [--models pixelcnn row-lstm] [--threads 1]
 
 Prints a table and writes benchmarks/results/fill.json.
@@ -55,7 +59,7 @@ def seconds(run: Callable[[], torch.Tensor], repeats: int) -> float:
 
 
 def methods(model: DensityModel, name: str, images: torch.Tensor, naive_pixels: int):
-    """(method label, fill function, hole used, factor to scale its time to the whole hole)."""
+    """(method label, fill function, factor to scale its time to the whole hole): greedy fills."""
     batch = images.shape[0]
     full = central_hole(batch)
     partial = central_hole(batch, naive_pixels) if naive_pixels else full
@@ -76,6 +80,16 @@ def methods(model: DensityModel, name: str, images: torch.Tensor, naive_pixels: 
     return rows
 
 
+def posterior_methods(model: DensityModel, images: torch.Tensor, ks: list[int]):
+    """(label, fill function, 1.0) of the posterior-mean fill at each K, through `fill`'s fast path."""
+    full = central_hole(images.shape[0])
+
+    def row(k: int):
+        return (f"posterior-mean k={k}", lambda: model.fill(images, full, mode="posterior-mean", k=k), 1.0)
+
+    return [row(k) for k in ks]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
@@ -83,30 +97,37 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs per fast measurement (best kept)")
     parser.add_argument("--naive-pixels", type=int, default=2, help="hole pixels the naive fill is timed on (0: all)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny sequential ops: 1 is best)")
+    parser.add_argument("--posterior-k", nargs="*", type=int, default=[16, 64], help="posterior-mean's K (none: skip)")
+    parser.add_argument("--posterior-batch", type=int, default=1, help="images per posterior-mean call")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     registry = load_registry()
     results = []
-    print(f"{'model':<16}{'method':<18}{'batch':>6}{'s/image':>12}{'speed-up':>10}")
+    print(f"{'model':<16}{'method':<22}{'batch':>6}{'s/image':>12}{'speed-up':>10}")
     for name in args.models:
         torch.manual_seed(0)
         model = registry.build("density", name, image_size=SIZE).eval()
-        for batch in args.batches:
+        batches = sorted({*args.batches, *([args.posterior_batch] if args.posterior_k else [])})
+        for batch in batches:
             images = torch.randint(0, 256, (batch, 3, SIZE, SIZE)).float() / 255
             naive_time = None
-            for label, run, scale in methods(model, name, images, args.naive_pixels):
+            rows = methods(model, name, images, args.naive_pixels) if batch in args.batches else []
+            if batch == args.posterior_batch:
+                rows += posterior_methods(model, images, args.posterior_k)
+            for label, run, scale in rows:
                 with torch.no_grad():
                     run()  # warm-up (allocations, lazy init); not timed
                     took = seconds(run, 1 if label == "naive" else args.repeats) * scale
                 per_image = took / batch
                 naive_time = per_image if label == "naive" else naive_time
                 speedup = naive_time / per_image if naive_time else 1.0
-                print(f"{name:<16}{label:<18}{batch:>6}{per_image:>12.4f}{speedup:>9.1f}x", flush=True)
+                print(f"{name:<16}{label:<22}{batch:>6}{per_image:>12.4f}{speedup:>9.1f}x", flush=True)
                 results.append(
                     {
                         "model": name,
                         "method": label,
+                        "mode": "posterior-mean" if label.startswith("posterior-mean") else "greedy",
                         "batch": batch,
                         "seconds_per_image": per_image,
                         "speedup_vs_naive": speedup,
@@ -117,7 +138,7 @@ def main() -> None:
     meta = {
         "image_size": SIZE,
         "hole": HOLE,
-        "mode": "greedy",
+        "mode": "greedy, and posterior-mean where a row says so",
         "threads": args.threads,
         "torch": torch.__version__,
         "machine": platform.machine(),

@@ -90,7 +90,7 @@ MODELS: dict[str, list[str]] = {
     "diag-bilstm": ["density=diag-bilstm", "train.lr=1e-3", "train.batch_size=32"],
     "flat-lstm": ["density=flat-lstm", "train.lr=2e-3", "train.batch_size=32"],
 }
-DENSITY_MODES = ("greedy", "mean", "sample", "best-of-k")
+DENSITY_MODES = ("greedy", "mean", "sample", "best-of-k", "posterior-mean")
 #: reference configurations at their defaults, beside the benchmark's own context encoders
 THROUGHPUT = {
     "strided + l2": ["encoder=strided", "loss=l2"],
@@ -186,9 +186,16 @@ def pick_checkpoint(trainer: Trainer, run_dir: Path) -> tuple[str, dict[str, flo
     return "last", scores
 
 
-def predict(run: Run, truth: torch.Tensor, mask: torch.Tensor, mode: str | None, k: int) -> torch.Tensor:
+def predict(
+    run: Run, truth: torch.Tensor, mask: torch.Tensor, mode: str | None, k: int, ess: list[torch.Tensor] | None = None
+) -> torch.Tensor:
+    """The fills of `truth`, batch by batch; `ess` collects posterior-mean's effective sample sizes."""
     kwargs = {"mode": mode, "k": k} if mode else {}
-    parts = [run.inpaint(truth[i : i + BATCH], mask[i : i + BATCH], **kwargs) for i in range(0, len(truth), BATCH)]
+    parts = []
+    for i in range(0, len(truth), BATCH):
+        parts.append(run.inpaint(truth[i : i + BATCH], mask[i : i + BATCH], **kwargs))
+        if ess is not None and getattr(run.model, "last_ess", None) is not None:
+            ess.append(run.model.last_ess.cpu())
     return torch.cat(parts)
 
 
@@ -203,7 +210,9 @@ def evaluate_model(
     for mode in modes:
         label = f"{name} ({mode})" if mode else name
         started = time.perf_counter()
-        pred = predict(run, truth[:limit], mask[:limit], mode, args.k)
+        ess: list[torch.Tensor] = []
+        k = args.posterior_k if mode == "posterior-mean" else args.k
+        pred = predict(run, truth[:limit], mask[:limit], mode, k, ess)
         fill_ms = (time.perf_counter() - started) / limit * 1000
         row = {
             "method": label,
@@ -214,6 +223,10 @@ def evaluate_model(
             "fill_ms_per_image": fill_ms,
             **info,
         }
+        if mode in ("best-of-k", "posterior-mean"):
+            row["k"] = k
+        if ess:
+            row["ess"] = torch.cat(ess).mean().item()
         if run.is_density:
             nll = sum(run.model.nll(truth[i : i + BATCH]).sum().item() for i in range(0, limit, BATCH))
             row["test_bits_per_dim"] = nll / (limit * 3 * 32 * 32 * math.log(2))
@@ -252,7 +265,7 @@ def stored_preview(row: dict[str, Any], truth: torch.Tensor, mask: torch.Tensor,
         run = load_run(run_dir, checkpoint=row.get("checkpoint", "last"), device="cpu")
     except InpaintzooError:
         return None
-    return predict(run, truth[:BATCH], mask[:BATCH], row_mode(row), k)[:PREVIEW]
+    return predict(run, truth[:BATCH], mask[:BATCH], row_mode(row), row.get("k", k))[:PREVIEW]
 
 
 def save_previews(path: Path, previews: dict[str, torch.Tensor], mask: torch.Tensor) -> None:
@@ -353,6 +366,7 @@ def main() -> None:
     parser.add_argument("--test-limit", type=int, default=1000, help="test images to score")
     parser.add_argument("--density-limit", type=int, default=1000, help="test images for density-model rows")
     parser.add_argument("--k", type=int, default=4, help="candidates for best-of-k")
+    parser.add_argument("--posterior-k", type=int, default=16, help="samples for posterior-mean")
     parser.add_argument("--runs", type=Path, default=Path("runs/bench"), help="where the trained runs go")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true", help="replace these models' rows in the existing JSON")

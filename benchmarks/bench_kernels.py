@@ -16,11 +16,13 @@
 Where a GPU is present (and the CUDA kernels are built), the same comparisons run on it too: lstm_cell, the
 row-lstm step and pixelcnn_fill, eager PyTorch against the extension, reported under the card's name.
 
-Every time is the median of several repeats (the machine may be shared: see the load average in the output).
+Every time is the median of several repeats (the machine may be shared: see the load average in the output),
+and the whole benchmark runs `--runs` times (3 by default): each goal is reported as its median over the runs
+with the spread (lowest and highest run), and counts as met only when it is met in every run.
 On a machine shared with other jobs, run with OMP_WAIT_POLICY=passive: otherwise OpenMP workers spin while
 they wait and every multi-threaded number (eager PyTorch's too) can come out 10-100x slow; or use --threads 1.
 
-    python benchmarks/bench_kernels.py [--repeats 7] [--quick] [--threads N] [--out benchmarks/results/kernels.json]
+    python benchmarks/bench_kernels.py [--repeats 7] [--runs 3] [--quick] [--threads N] [--out ...kernels.json]
 """
 
 from __future__ import annotations
@@ -420,18 +422,30 @@ def report(result: dict[str, Any]) -> dict[str, Any]:
     return verdicts
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median taken)")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON file to write")
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's choice)")
-    args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    repeats = 3 if args.quick else args.repeats
-    if backend.backend_name() != "extension":
-        raise SystemExit(f"the extension is not active: {backend.backend_info()}")
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each goal over the runs: median, lowest and highest, and whether every run met it."""
+    summary: dict[str, Any] = {}
+    print(f"\ngoals over {len(runs)} runs: median [lowest, highest]")
+    for name in GOALS:
+        values = [run["goals"][name]["measured"] for run in runs]
+        met = all(run["goals"][name]["met"] for run in runs)
+        target = runs[0]["goals"][name]["target"]
+        summary[name] = {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "runs": values,
+            "target": target,
+            "met_in_every_run": met,
+        }
+        spread = f"[{min(values):.2f}, {max(values):.2f}]"
+        verdict = "met in every run" if met else "NOT met in every run"
+        print(f"  {name:24} {statistics.median(values):9.2f} {spread:>16}  (target {target})  {verdict}")
+    return summary
+
+
+def measure(repeats: int, quick: bool) -> dict[str, Any]:
+    """One full run of every comparison; its goals are filled in by `report`."""
     info = backend.backend_info()
     result: dict[str, Any] = {
         "machine": {
@@ -449,7 +463,7 @@ def main() -> None:
     result["sgemm_gflops"] = gemm / 1e9
     result["lstm_cell"] = bench_lstm(repeats)
     result["row_lstm_step"] = bench_row_lstm_step(repeats, gemm)
-    result["pixelcnn_fill"] = bench_fill(repeats, args.quick, gemm)
+    result["pixelcnn_fill"] = bench_fill(repeats, quick, gemm)
     if torch.cuda.is_available() and backend.backend_info().get("cuda_kernels"):
         result["cuda"] = bench_device(torch.device("cuda"), repeats)
     result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -458,6 +472,27 @@ def main() -> None:
         report_device(result["cuda"])
     else:
         print("\nno CUDA device (or no CUDA kernels built): the CUDA rows are skipped")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median taken)")
+    parser.add_argument("--runs", type=int, default=3, help="full runs of the benchmark (goals: median, spread)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON file to write")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    repeats = 3 if args.quick else args.repeats
+    if backend.backend_name() != "extension":
+        raise SystemExit(f"the extension is not active: {backend.backend_info()}")
+    runs = []
+    for n in range(max(1, args.runs)):
+        print(f"\n=== run {n + 1} of {args.runs} ===")
+        runs.append(measure(repeats, args.quick))
+    result = {**runs[-1], "runs": runs, "goals_over_runs": summarise(runs)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")

@@ -51,6 +51,18 @@ struct CpuKernels {
                                 const double* c, double* grad_gates, double* grad_c_prev, int64_t rows,
                                 int64_t hidden);
   void (*pixelcnn_fill)(const FillArgs& args);
+  // leaky_relu in place, elements whose dropout draw (dropout_hash.h) is below `dropped` set to 0
+  void (*leaky_dropout_f32)(float* x, int64_t n, uint64_t key, uint32_t dropped, float slope);
+  void (*leaky_dropout_bf16)(uint16_t* x, int64_t n, uint64_t key, uint32_t dropped, float slope);
+  // its backward from the result y: grad * (y > 0 ? 1 : slope), 0 where dropped
+  void (*leaky_dropout_backward_f32)(const float* grad, const float* y, float* out, int64_t n, uint64_t key,
+                                     uint32_t dropped, float slope);
+  void (*leaky_dropout_backward_bf16)(const uint16_t* grad, const uint16_t* y, uint16_t* out, int64_t n,
+                                      uint64_t key, uint32_t dropped, float slope);
+  // per row of `levels` logits z (in place): losses[r] = logsumexp(z) - z[target]; with grad, z becomes
+  // softmax(z) - onehot(target)
+  void (*softmax_xent_f32)(float* z, const int64_t* targets, float* losses, int64_t rows, int64_t levels,
+                           bool grad);
 };
 
 // Each returns its table, or nullptr where that instruction set was not compiled in (non-x86 builds).

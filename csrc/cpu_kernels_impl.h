@@ -11,11 +11,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
 
 #include "cpu_kernels.h"
+#include "dropout_hash.h"
 #include "fill_common.h"
 
 #if !defined(INPAINTZOO_ISA) || !defined(INPAINTZOO_ISA_NAME)
@@ -546,6 +549,178 @@ void pixelcnn_fill(const FillArgs& args) {
   });
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Dropout fused with leaky ReLU, and the 256-way softmax cross-entropy (the density models' fast paths)
+// ---------------------------------------------------------------------------------------------------
+
+// Elements per block of the dropout loops: the draws of a block are generated first (a loop the compiler
+// vectorises), then used; blocks start at even elements, so a block's words are whole.
+constexpr int64_t kDropoutBlock = 2048;
+
+inline float bf16_to_float(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+inline uint16_t float_to_bf16(float f) {  // round to nearest even, NaN kept quiet (as c10::BFloat16)
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  return static_cast<uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
+}
+
+// keep[k] = 1 or 0 for elements first .. first + count - 1 (first even): the words' low half, then high half.
+inline void dropout_keep(uint64_t key, uint32_t dropped, int64_t first, int64_t count, float* keep) {
+  const uint64_t w0 = static_cast<uint64_t>(first) >> 1;
+  const int64_t nwords = (count + 1) / 2;
+  for (int64_t k = 0; k < nwords; ++k) {
+    const uint32_t word = dropout_word(key, w0 + static_cast<uint64_t>(k));
+    keep[2 * k] = (word & 0xffffu) >= dropped ? 1.0f : 0.0f;
+    keep[2 * k + 1] = (word >> 16) >= dropped ? 1.0f : 0.0f;
+  }
+}
+
+// body(start, count, keep): keep is nullptr when nothing is dropped.
+template <typename Body>
+void dropout_blocks(int64_t n, uint64_t key, uint32_t dropped, const Body& body) {
+  const int64_t blocks = (n + kDropoutBlock - 1) / kDropoutBlock;
+  at::parallel_for(0, blocks, 16, [&](int64_t first, int64_t last) {
+    alignas(64) float keep[kDropoutBlock];
+    for (int64_t blk = first; blk < last; ++blk) {
+      const int64_t start = blk * kDropoutBlock;
+      const int64_t count = std::min(kDropoutBlock, n - start);
+      if (dropped > 0) {
+        dropout_keep(key, dropped, start, count, keep);
+      }
+      body(start, count, dropped > 0 ? keep : nullptr);
+    }
+  });
+}
+
+void leaky_dropout_f32(float* x, int64_t n, uint64_t key, uint32_t dropped, float slope) {
+  dropout_blocks(n, key, dropped, [x, slope](int64_t start, int64_t count, const float* keep) {
+    float* __restrict v = x + start;
+    const VecF vslope(slope);
+    int64_t k = 0;
+    for (; k + kLanes <= count; k += kLanes) {
+      VecF a = leaky_relu(VecF::loadu(v + k), vslope);
+      if (keep != nullptr) {
+        a = a * VecF::loadu(keep + k);
+      }
+      a.store(v + k);
+    }
+    for (; k < count; ++k) {
+      const float a = v[k] > 0.0f ? v[k] : v[k] * slope;
+      v[k] = keep != nullptr ? a * keep[k] : a;
+    }
+  });
+}
+
+void leaky_dropout_backward_f32(const float* grad, const float* y, float* out, int64_t n, uint64_t key,
+                                uint32_t dropped, float slope) {
+  dropout_blocks(n, key, dropped, [grad, y, out, slope](int64_t start, int64_t count, const float* keep) {
+    const float* __restrict g = grad + start;
+    const float* __restrict r = y + start;
+    float* __restrict o = out + start;
+    const VecF vslope(slope), zero(0.0f);
+    int64_t k = 0;
+    for (; k + kLanes <= count; k += kLanes) {
+      const VecF gv = VecF::loadu(g + k);
+      VecF d = VecF::blendv(gv * vslope, gv, VecF::loadu(r + k) > zero);
+      if (keep != nullptr) {
+        d = d * VecF::loadu(keep + k);
+      }
+      d.store(o + k);
+    }
+    for (; k < count; ++k) {
+      const float d = r[k] > 0.0f ? g[k] : g[k] * slope;
+      o[k] = keep != nullptr ? d * keep[k] : d;
+    }
+  });
+}
+
+void leaky_dropout_bf16(uint16_t* x, int64_t n, uint64_t key, uint32_t dropped, float slope) {
+  dropout_blocks(n, key, dropped, [x, slope](int64_t start, int64_t count, const float* keep) {
+    uint16_t* __restrict v = x + start;
+    if (keep != nullptr) {
+      for (int64_t k = 0; k < count; ++k) {
+        const float f = bf16_to_float(v[k]);
+        v[k] = float_to_bf16((f > 0.0f ? f : f * slope) * keep[k]);
+      }
+    } else {
+      for (int64_t k = 0; k < count; ++k) {
+        const float f = bf16_to_float(v[k]);
+        v[k] = float_to_bf16(f > 0.0f ? f : f * slope);
+      }
+    }
+  });
+}
+
+void leaky_dropout_backward_bf16(const uint16_t* grad, const uint16_t* y, uint16_t* out, int64_t n, uint64_t key,
+                                 uint32_t dropped, float slope) {
+  dropout_blocks(n, key, dropped, [grad, y, out, slope](int64_t start, int64_t count, const float* keep) {
+    const uint16_t* __restrict g = grad + start;
+    const uint16_t* __restrict r = y + start;
+    uint16_t* __restrict o = out + start;
+    for (int64_t k = 0; k < count; ++k) {
+      const float gf = bf16_to_float(g[k]);
+      const float d = bf16_to_float(r[k]) > 0.0f ? gf : gf * slope;
+      o[k] = float_to_bf16(keep != nullptr ? d * keep[k] : d);
+    }
+  });
+}
+
+// One row: max, e = exp(z - max) in place and its sum, loss, then (grad) e / sum - onehot.
+void softmax_xent_row(float* z, int64_t target, float* loss, int64_t levels, bool grad) {
+  const float picked = z[target];
+  const int64_t full = levels / kLanes * kLanes;
+  VecF vmax(-std::numeric_limits<float>::infinity());
+  for (int64_t k = 0; k < full; k += kLanes) {
+    vmax = at::vec::maximum(vmax, VecF::loadu(z + k));
+  }
+  float top = horizontal_max(vmax);
+  for (int64_t k = full; k < levels; ++k) {
+    top = std::max(top, z[k]);
+  }
+  const VecF vtop(top);
+  VecF vsum(0.0f);
+  for (int64_t k = 0; k < full; k += kLanes) {
+    const ExpParts e = exp_parts(at::vec::clamp_min(VecF::loadu(z + k) - vtop, VecF(-87.0f)));
+    const VecF ev = at::vec::fmadd(e.scale, e.rq, e.scale);
+    ev.store(z + k);
+    vsum = vsum + ev;
+  }
+  float total = horizontal_sum(vsum);
+  for (int64_t k = full; k < levels; ++k) {
+    z[k] = std::exp(z[k] - top);
+    total += z[k];
+  }
+  *loss = top + std::log(total) - picked;
+  if (!grad) {
+    return;
+  }
+  const float inv = 1.0f / total;
+  const VecF vinv(inv);
+  for (int64_t k = 0; k < full; k += kLanes) {
+    (VecF::loadu(z + k) * vinv).store(z + k);
+  }
+  for (int64_t k = full; k < levels; ++k) {
+    z[k] *= inv;
+  }
+  z[target] -= 1.0f;
+}
+
+void softmax_xent_f32(float* z, const int64_t* targets, float* losses, int64_t rows, int64_t levels, bool grad) {
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, levels)), [&](int64_t first,
+                                                                                          int64_t last) {
+    for (int64_t r = first; r < last; ++r) {
+      softmax_xent_row(z + r * levels, targets[r], losses + r, levels, grad);
+    }
+  });
+}
+
 }  // namespace
 
 const CpuKernels* table() {
@@ -556,7 +731,12 @@ const CpuKernels* table() {
                                  &lstm_backward<double, false>,
                                  &lstm_backward<float, true>,
                                  &lstm_backward<double, true>,
-                                 &pixelcnn_fill};
+                                 &pixelcnn_fill,
+                                 &leaky_dropout_f32,
+                                 &leaky_dropout_bf16,
+                                 &leaky_dropout_backward_f32,
+                                 &leaky_dropout_backward_bf16,
+                                 &softmax_xent_f32};
   return &kTable;
 }
 

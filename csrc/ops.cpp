@@ -30,6 +30,11 @@ TORCH_LIBRARY(inpaintzoo, m) {
   m.def(
       "pixelcnn_fill(Tensor images, Tensor mask, Tensor w_in, Tensor b_in, Tensor[] w_hidden, Tensor[] b_hidden, "
       "Tensor w_out, Tensor b_out, int mode, float temperature, float negative_slope, int seed) -> Tensor");
+  // the density models' fast paths (csrc/fast_paths_cpu.cpp): leaky ReLU + counter-based dropout in place,
+  // its backward (the mask recomputed from the seed), and a chunk's 256-way cross-entropy with its gradient
+  m.def("leaky_dropout_(Tensor(a!) x, int seed, int dropped, float negative_slope) -> Tensor(a!)");
+  m.def("leaky_dropout_backward(Tensor grad, Tensor y, int seed, int dropped, float negative_slope) -> Tensor");
+  m.def("softmax_xent_(Tensor(a!) logits, Tensor targets, bool grad) -> Tensor");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -8,12 +8,14 @@ The Python face, for notebooks and scripts::
     run_dir = inpaintzoo.train(["data=samples", "train.epochs=1"])
     run = inpaintzoo.load_run(run_dir)
     filled = run.inpaint(images, mask)
+    zoo = inpaintzoo.pretrained("unet.freeform")   # a pretrained entry: a Run without a run directory
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from inpaintzoo import pretrained  # a callable module: inpaintzoo.pretrained("unet.l2") is a Run
 from inpaintzoo.plugins import default_registry, hookimpl, load_registry
 from inpaintzoo.registry import KINDS, Collection, Component, Registry
 
@@ -47,6 +49,11 @@ def load_run(path: str, checkpoint: str = "best", device: str = "auto") -> Run:
     return _load_run(path, checkpoint=checkpoint, device=device)
 
 
+def list_pretrained(pattern: str = "*") -> list[Any]:
+    """Pretrained entries (name, config, weights, card with metrics) whose name matches a glob pattern."""
+    return pretrained.list_pretrained(pattern)
+
+
 def inpaint(run_dir: str, images: Any, mask: Any = None, **kwargs: Any) -> Any:
     """Fill the holes of `images` (B,3,H,W in [0,1]) with the model of a run directory."""
     return load_run(run_dir).inpaint(images, mask, **kwargs)
@@ -63,7 +70,9 @@ __all__ = [
     "hookimpl",
     "inpaint",
     "list_components",
+    "list_pretrained",
     "load_registry",
     "load_run",
+    "pretrained",
     "train",
 ]

@@ -12,17 +12,24 @@ parameters; their types and defaults come from the factory's signature. Settings
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
-import types
-import typing
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from inpaintzoo.errors import UsageError
-from inpaintzoo.registry import Component, Parameter, Registry, nearest, signature_parameters
+from inpaintzoo.errors import RunDirError, UsageError
+from inpaintzoo.registry import (  # noqa: F401  (coercion lives with the registry; re-exported for callers)
+    NONE_WORDS,
+    Parameter,
+    Registry,
+    coerce_arguments,
+    coerce_parameters,
+    coerce_value,
+    nearest,
+    signature_parameters,
+)
 
 
 @dataclass
@@ -50,6 +57,9 @@ class TrainSettings:
     out: str = "runs"  # parent folder of run directories
     name: str = ""  # run directory name (empty: derived from the components and a timestamp)
     grid_every: int = 1  # write a PNG grid every N epochs (0: only at the end)
+    tensorboard: bool = False  # also write scalars and grids as TensorBoard events in the run directory
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16: autocast (AMX on CPU); fp16: CUDA, loss-scaled
+    channels_last: bool = False  # NHWC activations and weights (faster convolutions on oneDNN and cuDNN)
 
 
 @dataclass
@@ -76,111 +86,6 @@ SETTINGS_GROUPS: dict[str, type] = {"train": TrainSettings, "model": ModelSettin
 ALIASES = {"discriminator": "disc", "dataset": "data"}
 #: groups that only a context encoder uses (dropped when `density=` is chosen)
 CONTEXT_ENCODER_GROUPS = ("encoder", "decoder", "disc", "loss", "model")
-NONE_WORDS = {"none", "null", "off", "~", ""}
-
-
-def _type_name(annotation: Any) -> str:
-    return Parameter("_", annotation).type_name
-
-
-def coerce_value(value: Any, annotation: Any, key: str) -> Any:
-    """Convert `value` (a CLI string or a Python value) to `annotation`, or raise a UsageError."""
-    if annotation is inspect.Parameter.empty or annotation is Any:  # unannotated: keep as given
-        return value
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in NONE_WORDS)):
-            return None
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return coerce_value(value, arg, key)
-            except UsageError:
-                continue
-        raise UsageError(f"{key}: expected {_type_name(annotation)}, got {value!r}")
-    if origin is Literal:
-        for choice in args:
-            if value == choice or (isinstance(value, str) and str(choice) == value):
-                return choice
-        raise UsageError(f"{key}: expected one of {', '.join(map(str, args))}, got {value!r}")
-    if origin in (tuple, list) or annotation in (tuple, list):
-        items = value
-        if isinstance(value, str):
-            text = value.strip().strip("[]()")
-            items = [v.strip() for v in text.split(",") if v.strip()]
-        if not isinstance(items, (list, tuple)):
-            raise UsageError(f"{key}: expected a list like [1,2], got {value!r}")
-        inner = args[0] if args else Any
-        return (tuple if (origin or annotation) is tuple else list)(coerce_value(v, inner, key) for v in items)
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {"true", "yes", "on", "1"}:
-            return True
-        if isinstance(value, str) and value.lower() in {"false", "no", "off", "0"}:
-            return False
-        raise UsageError(f"{key}: expected bool (true/false), got {value!r}")
-    if annotation is int:
-        if isinstance(value, bool):
-            raise UsageError(f"{key}: expected int, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(str(value))
-        except ValueError:
-            raise UsageError(f"{key}: expected int, got {value!r}") from None
-    if annotation is float:
-        if isinstance(value, bool):
-            raise UsageError(f"{key}: expected float, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise UsageError(f"{key}: expected float, got {value!r}") from None
-    if annotation is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise UsageError(f"{key}: expected str, got {value!r}")
-    if isinstance(annotation, type) and isinstance(value, annotation):
-        return value
-    raise UsageError(f"{key}: cannot convert {value!r} to {_type_name(annotation)}")
-
-
-def coerce_parameters(
-    parameters: Iterable[Parameter], values: Mapping[str, Any], where: str, chosen: str = ""
-) -> dict[str, Any]:
-    """Check names against `parameters` and convert each value to its declared type.
-
-    `chosen` names the component whose parameters these are (`loss=l2`), for the error of a key it lacks.
-    """
-    by_name = {p.name: p for p in parameters}
-    out = {}
-    for name, value in values.items():
-        param = by_name.get(name)
-        if param is None:
-            of = f" of {chosen}" if chosen else ""
-            raise UsageError(f"unknown key {where}.{name}{of}{nearest(name, list(by_name))}")
-        out[name] = coerce_value(value, param.annotation, f"{where}.{name}")
-    missing = [p.name for p in by_name.values() if p.required and p.name not in out]
-    if missing:
-        raise UsageError(f"{where} needs {', '.join(f'{where}.{m}=...' for m in missing)}")
-    return out
-
-
-def coerce_arguments(component: Component, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Coerce a component's user-facing arguments; contract arguments pass through unchanged."""
-    user = {k: v for k, v in values.items() if component.parameter(k) is not None}
-    contract = {k: v for k, v in values.items() if k not in user}
-    from inpaintzoo.registry import CONTRACT_ARGS
-
-    unknown = [k for k in contract if k not in CONTRACT_ARGS[component.kind]]
-    if unknown:
-        names = [p.name for p in component.parameters]
-        raise UsageError(
-            f"{component.kind} {component.name!r} has no parameter {unknown[0]!r}{nearest(unknown[0], names)}"
-        )
-    return {**contract, **coerce_parameters(component.parameters, user, component.name)}
 
 
 def settings_parameters(settings_type: type) -> tuple[Parameter, ...]:
@@ -221,7 +126,7 @@ def resolve_config(
     names: dict[str, str | None] = {g: d for g, (_, d) in COMPONENT_GROUPS.items()}
     values: dict[str, dict[str, Any]] = {g: {} for g in [*COMPONENT_GROUPS, *SETTINGS_GROUPS]}
     for group, section in (base or {}).items():
-        if group == "task":
+        if group in ("task", PROVENANCE_KEY):
             continue
         section = dict(section or {})
         if group in COMPONENT_GROUPS:
@@ -245,6 +150,9 @@ def resolve_config(
         if task == "density" and group in CONTEXT_ENCODER_GROUPS:
             continue
         name = names[group]
+        if name is None and COMPONENT_GROUPS[group][1] is not None:  # a group every context encoder needs
+            choices = ", ".join(c.name for c in registry.list(kind))
+            raise UsageError(f"{group}= needs a name: choose one of {choices} (inpaintzoo list {kind})")
         if name is None:
             if values[group]:
                 raise UsageError(f"{group}.{next(iter(values[group]))} is set but no {group} is chosen ({group}=NAME)")
@@ -267,35 +175,132 @@ def resolve_config(
         ignored = [g for g in CONTEXT_ENCODER_GROUPS if g in COMPONENT_GROUPS and values.get(g)]
         if ignored:
             raise UsageError(f"{ignored[0]}.* does not apply to density models; drop it or drop density=")
+    check_applicable(parsed, names)  # after the types: a misspelt value is named as such first
     validate(config)
     return config
 
 
+def check_applicable(parsed: list[tuple[str, str | None, str]], names: Mapping[str, str | None]) -> None:
+    """No silent drops: an override that the chosen model would ignore is an error saying why.
+
+    Only what the user typed counts (a resumed run's saved config holds every key, used or not).
+    """
+    density = names["density"]
+    for group, key, raw in parsed:
+        if density and group in CONTEXT_ENCODER_GROUPS and group in COMPONENT_GROUPS and key is None:
+            if raw.lower() not in NONE_WORDS:
+                raise UsageError(
+                    f"{group}={raw} does not apply to density={density}: a density model fills the hole pixel by "
+                    f"pixel, without an encoder, decoder, discriminator or loss; drop {group}= or density="
+                )
+        if density or names["disc"] is not None:
+            continue
+        if (group, key) in (("model", "judge"), ("train", "disc_lr")):
+            raise UsageError(
+                f"{group}.{key}={raw} applies to a discriminator, and none is chosen: add disc=NAME with "
+                f"loss=gan, wgan or wgan-gp, or drop {group}.{key}"
+            )
+
+
+#: config.json key of the plugin and version each component came from (written by the trainer)
+PROVENANCE_KEY = "plugins"
+
+
+def provenance(config: Mapping[str, Any], registry: Registry) -> dict[str, dict[str, str]]:
+    """Group -> {kind, name, plugin, version} for every component the config chose."""
+    out = {}
+    for group, (kind, _) in COMPONENT_GROUPS.items():
+        name = (config.get(group) or {}).get("name")
+        if name is not None and (kind, name) in registry:
+            component = registry.get(kind, name)
+            out[group] = {"kind": kind, "name": name, "plugin": component.plugin, "version": component.version}
+    return out
+
+
+def check_plugins(config: Mapping[str, Any], registry: Registry) -> None:
+    """Name the missing plugin when a saved run's component is no longer registered."""
+    for record in (config.get(PROVENANCE_KEY) or {}).values():
+        kind, name, plugin = record.get("kind"), record.get("name"), record.get("plugin", "?")
+        if kind is None or name is None or (kind, name) in registry:
+            continue
+        if plugin in registry.failures:
+            why = f"which failed to load: {registry.failures[plugin]}"
+        elif plugin in registry.plugin_versions:
+            why = f"which no longer provides it (version {registry.plugin_versions[plugin] or '?'} is installed)"
+        else:
+            version = f" {record['version']}" if record.get("version") else ""
+            why = f"which is not installed (the run was trained with {plugin}{version}; install or enable it)"
+        raise UsageError(f"{kind} {name!r} comes from plugin {plugin!r}, {why}")
+
+
+#: (lowest, highest, lowest allowed itself) of each numeric setting; None: no bound on that side
+SETTING_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "train.epochs": (1, None, True),
+    "train.max_steps": (0, None, True),
+    "train.max_minutes": (0, None, True),
+    "train.batch_size": (1, None, True),
+    "train.lr": (0, None, False),
+    "train.disc_lr": (0, None, True),
+    "train.lr_decay": (0, 1, False),
+    "train.ema": (0, 1, True),  # below 1: a decay of 1 never moves the average
+    "train.bn_batches": (0, None, True),
+    "train.val_fraction": (0, 1, True),
+    "train.patience": (0, None, True),
+    "train.limit": (0, None, True),
+    "train.shift": (0, None, True),
+    "train.seed": (0, 2**32 - 1, True),  # the generators are seeded with seed * 1_000_003 + epoch in 64 bits
+    "train.max_rollbacks": (0, None, True),
+    "train.grid_every": (0, None, True),
+    "model.overlap": (0, None, True),
+    "model.overlap_weight": (0, None, True),
+}
+#: settings whose upper bound is itself allowed (lr_decay=1: no decay, seed=2**32-1)
+INCLUSIVE_TOP = {"train.lr_decay", "train.seed"}
+#: the largest integer any setting or parameter may hold: tensors index and seed with 64-bit integers
+INT_LIMIT = 2**63 - 1
+
+
+def _numbers(config: Mapping[str, Any]) -> Iterable[tuple[str, float]]:
+    """Every number in the config (component parameters and settings, list items included) with its key."""
+    for group, section in config.items():
+        if not isinstance(section, Mapping):
+            continue
+        for key, value in section.items():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                if isinstance(item, (int, float)) and not isinstance(item, bool):
+                    yield f"{group}.{key}", item
+
+
+def _describe_range(low: float | None, high: float | None, low_ok: bool, high_ok: bool) -> str:
+    if high is None:
+        return f"at least {low}" if low_ok else f"above {low}"
+    return f"in {'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
+
+
 def validate(config: Mapping[str, Any]) -> None:
-    """Range checks that types alone cannot express."""
-    train = config["train"]
-    for key in ("epochs", "batch_size"):
-        if train[key] < 1:
-            raise UsageError(f"train.{key} must be at least 1, got {train[key]}")
-    for key in ("max_steps", "limit", "patience", "grid_every", "max_rollbacks", "bn_batches", "shift"):
-        if train[key] < 0:
-            raise UsageError(f"train.{key} must be 0 or more, got {train[key]}")
-    if train["max_minutes"] < 0:
-        raise UsageError(f"train.max_minutes must be 0 or more, got {train['max_minutes']}")
-    if train["lr"] <= 0:
-        raise UsageError(f"train.lr must be positive, got {train['lr']}")
-    if not 0 <= train["ema"] < 1:
-        raise UsageError(f"train.ema must be in [0, 1), got {train['ema']}")
-    if not 0 <= train["val_fraction"] < 1:
-        raise UsageError(f"train.val_fraction must be in [0, 1), got {train['val_fraction']}")
-    if not 0 < train["lr_decay"] <= 1:
-        raise UsageError(f"train.lr_decay must be in (0, 1], got {train['lr_decay']}")
-    model = config.get("model")
-    if model is not None:
-        if model["overlap"] < 0:
-            raise UsageError(f"model.overlap must be 0 or more, got {model['overlap']}")
-        if model["overlap_weight"] < 0:
-            raise UsageError(f"model.overlap_weight must be 0 or more, got {model['overlap_weight']}")
+    """Range checks that types alone cannot express, for every number the config holds.
+
+    Every number must be finite (NaN slips through `<` comparisons and poisons training) and fit in 64
+    bits; each setting must lie in its range in `SETTING_RANGES`. A component's own parameters are
+    range-checked by its factory, which `check_buildable` runs before any directory is made.
+    """
+    for key, value in _numbers(config):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{key} must be a finite number, got {value}")
+        if abs(value) > INT_LIMIT:
+            raise UsageError(f"{key}={value:.3g} is too large: the most any setting may hold is {INT_LIMIT:.3g}")
+    for key, (low, high, low_ok) in SETTING_RANGES.items():
+        group, _, name = key.partition(".")
+        section = config.get(group)
+        if not isinstance(section, Mapping) or name not in section:
+            continue
+        value = section[name]
+        high_ok = key in INCLUSIVE_TOP
+        too_low = low is not None and (value < low or (value == low and not low_ok))
+        too_high = high is not None and (value > high or (value == high and not high_ok))
+        if too_low or too_high:
+            raise UsageError(f"{key} must be {_describe_range(low, high, low_ok, high_ok)}, got {value}")
 
 
 def component_args(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -308,4 +313,17 @@ def save_config(config: Mapping[str, Any], path: Path) -> None:
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    """A run's saved config; a file that is not a JSON object is a RunDirError naming it."""
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RunDirError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): it is not a config `train` wrote"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not isinstance(config, dict) or not all(isinstance(v, (dict, str)) for v in config.values()):
+        raise RunDirError(f"{path} holds a JSON {type(config).__name__}, not a run config (an object of groups)")
+    if not isinstance(config.get("task"), str) or not isinstance(config.get("train"), dict):
+        raise RunDirError(f"{path} has no 'task' and 'train' entries: it is not a config `train` wrote")
+    return config

@@ -1,9 +1,12 @@
-"""The component registry: kind -> name -> Component.
+"""The component registry: kind -> name -> Component, and the coercion of values to a signature's types.
 
 A component is a factory (class or function) plus what a user needs to pick it: a one-line summary,
-the plugin that registered it, and its parameters. Parameters are read from the factory's signature,
-so the signature is the only schema: `inpaintzoo list` shows it and `train` validates overrides
-against it.
+the plugin that registered it (and that plugin's version), and its parameters. Parameters are read
+from the factory's signature, so the signature is the only schema: `inpaintzoo list` shows it and
+`train` validates overrides against it.
+
+This module is the bottom of the package: it imports nothing of inpaintzoo but `errors`, so that
+`plugins` (discovery) and `config` (run configs) build on it and never the other way round.
 """
 
 from __future__ import annotations
@@ -11,13 +14,21 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from collections.abc import Callable, Iterator
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
+
+import pluggy
 
 from inpaintzoo.errors import UsageError
 
-KINDS: tuple[str, ...] = ("encoder", "decoder", "discriminator", "density", "loss", "dataset", "mask")
+PROJECT = "inpaintzoo"
+#: marks a plugin's `inpaintzoo_register(registry)` implementation (re-exported as `inpaintzoo.hookimpl`)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+KINDS: tuple[str, ...] = ("encoder", "decoder", "discriminator", "density", "loss", "dataset", "mask", "pretrained")
 
 #: Constructor arguments the engine supplies itself (the contract of each kind); users never set them.
 CONTRACT_ARGS: dict[str, tuple[str, ...]] = {
@@ -28,6 +39,7 @@ CONTRACT_ARGS: dict[str, tuple[str, ...]] = {
     "loss": (),
     "dataset": ("split",),  # image_size is a user parameter of datasets (data.image_size=64)
     "mask": ("image_size",),
+    "pretrained": (),  # an entry (inpaintzoo.pretrained.PretrainedEntry): calling it loads the trained model
 }
 
 _MISSING = inspect.Parameter.empty
@@ -47,10 +59,23 @@ class Parameter:
 
     @property
     def type_name(self) -> str:
+        """`int`, `int | None`, `tuple[int, ...]`, `Literal['elu', 'relu']`: the hint as Python writes it."""
         ann = self.annotation
         if ann is _MISSING or ann is Any:
             return "any"
-        return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        if isinstance(ann, type) and not typing.get_args(ann):
+            return ann.__name__
+        return str(ann).replace("typing.", "")
+
+    @property
+    def choices(self) -> tuple[Any, ...] | None:
+        """The allowed values of a `Literal[...]` parameter (also inside `Literal[...] | None`), else None."""
+        ann = self.annotation
+        if typing.get_origin(ann) in (typing.Union, types.UnionType):
+            literals = [a for a in typing.get_args(ann) if typing.get_origin(a) is Literal]
+            if len(literals) == 1:
+                ann = literals[0]
+        return typing.get_args(ann) if typing.get_origin(ann) is Literal else None
 
     def describe(self) -> str:
         if self.required:
@@ -68,6 +93,7 @@ class Component:
     summary: str
     plugin: str
     parameters: tuple[Parameter, ...] = field(default=())
+    version: str = ""  # the plugin distribution's version ("" when unknown)
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -106,6 +132,111 @@ def nearest(name: str, choices: list[str] | tuple[str, ...]) -> str:
     return f"; choose from {', '.join(sorted(choices))}" if choices else ""
 
 
+NONE_WORDS = {"none", "null", "off", "~", ""}
+
+
+def _type_name(annotation: Any) -> str:
+    return Parameter("_", annotation).type_name
+
+
+def coerce_value(value: Any, annotation: Any, key: str) -> Any:
+    """Convert `value` (a CLI string or a Python value) to `annotation`, or raise a UsageError."""
+    if annotation is inspect.Parameter.empty or annotation is Any:  # unannotated: keep as given
+        return value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in NONE_WORDS)):
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce_value(value, arg, key)
+            except UsageError:
+                continue
+        raise UsageError(f"{key}: expected {_type_name(annotation)}, got {value!r}")
+    if origin is Literal:
+        for choice in args:
+            if value == choice or (isinstance(value, str) and str(choice) == value):
+                return choice
+        raise UsageError(f"{key}: expected one of {', '.join(map(str, args))}, got {value!r}")
+    if origin in (tuple, list) or annotation in (tuple, list):
+        items = value
+        if isinstance(value, str):
+            text = value.strip().strip("[]()")
+            items = [v.strip() for v in text.split(",") if v.strip()]
+        if not isinstance(items, (list, tuple)):
+            raise UsageError(f"{key}: expected a list like [1,2], got {value!r}")
+        inner = args[0] if args else Any
+        return (tuple if (origin or annotation) is tuple else list)(coerce_value(v, inner, key) for v in items)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "yes", "on", "1"}:
+            return True
+        if isinstance(value, str) and value.lower() in {"false", "no", "off", "0"}:
+            return False
+        raise UsageError(f"{key}: expected bool (true/false), got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise UsageError(f"{key}: expected int, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value))
+        except ValueError:
+            raise UsageError(f"{key}: expected int, got {value!r}") from None
+    if annotation is float:
+        if isinstance(value, bool):
+            raise UsageError(f"{key}: expected float, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"{key}: expected float, got {value!r}") from None
+    if annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise UsageError(f"{key}: expected str, got {value!r}")
+    if isinstance(annotation, type) and isinstance(value, annotation):
+        return value
+    raise UsageError(f"{key}: cannot convert {value!r} to {_type_name(annotation)}")
+
+
+def coerce_parameters(
+    parameters: Iterable[Parameter], values: Mapping[str, Any], where: str, chosen: str = ""
+) -> dict[str, Any]:
+    """Check names against `parameters` and convert each value to its declared type.
+
+    `chosen` names the component whose parameters these are (`loss=l2`), for the error of a key it lacks.
+    """
+    by_name = {p.name: p for p in parameters}
+    out = {}
+    for name, value in values.items():
+        param = by_name.get(name)
+        if param is None:
+            of = f" of {chosen}" if chosen else ""
+            raise UsageError(f"unknown key {where}.{name}{of}{nearest(name, list(by_name))}")
+        out[name] = coerce_value(value, param.annotation, f"{where}.{name}")
+    missing = [p.name for p in by_name.values() if p.required and p.name not in out]
+    if missing:
+        raise UsageError(f"{where} needs {', '.join(f'{where}.{m}=...' for m in missing)}")
+    return out
+
+
+def coerce_arguments(component: Component, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Coerce a component's user-facing arguments; contract arguments pass through unchanged."""
+    user = {k: v for k, v in values.items() if component.parameter(k) is not None}
+    contract = {k: v for k, v in values.items() if k not in user}
+    unknown = [k for k in contract if k not in CONTRACT_ARGS.get(component.kind, ())]
+    if unknown:
+        names = [p.name for p in component.parameters]
+        raise UsageError(
+            f"{component.kind} {component.name!r} has no parameter {unknown[0]!r}{nearest(unknown[0], names)}"
+        )
+    return {**contract, **coerce_parameters(component.parameters, user, component.name)}
+
+
 class UnknownComponentError(UsageError, KeyError):
     """Raised when a kind or name is not registered; the message names the nearest valid ones."""
 
@@ -121,14 +252,23 @@ class Registry:
     """Holds every component, keyed by kind and name.
 
     Plugins add to it in their `inpaintzoo_register(registry)` hook; while a plugin's hook runs,
-    `current_plugin` names it so that each component records where it came from.
+    `current_plugin` (and `current_version`) name it so that each component records where it came from.
+    While `collect_collisions` is set (plugin discovery sets it), a second registration of a kind and
+    name keeps the first and is recorded in `collisions` instead of raising: `inpaintzoo list` and
+    `info` can then show what collides, and `check_collisions()` stops whatever needs a coherent set.
     """
 
     def __init__(self) -> None:
         self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
         self.current_plugin: str = "<direct>"
+        self.current_version: str = ""
         #: plugin name -> error text, for plugins that failed to load (see `inpaintzoo.plugins`)
         self.failures: dict[str, str] = {}
+        #: plugin name -> distribution version, for every plugin loaded
+        self.plugin_versions: dict[str, str] = {}
+        #: one message per kind and name registered by two plugins (see `collect_collisions`)
+        self.collisions: list[str] = []
+        self.collect_collisions = False
 
     def register(
         self,
@@ -149,19 +289,34 @@ class Registry:
         self._check_kind(kind)
         existing = self._components[kind].get(name)
         if existing is not None:
-            raise DuplicateComponentError(
+            message = (
                 f"{kind} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin "
                 f"{self.current_plugin!r}; uninstall or disable one of them (INPAINTZOO_DISABLE_PLUGINS)"
             )
+            if not self.collect_collisions:
+                raise DuplicateComponentError(message)
+            self.collisions.append(message)
+            return factory
         self._components[kind][name] = Component(
             kind=kind,
             name=name,
             factory=factory,
             summary=summary if summary is not None else first_line(factory.__doc__),
             plugin=self.current_plugin,
-            parameters=signature_parameters(factory, skip=CONTRACT_ARGS[kind]),
+            parameters=signature_parameters(factory, skip=CONTRACT_ARGS.get(kind, ())),
+            version=self.current_version,
         )
         return factory
+
+    def register_pretrained(self, entry: Any) -> Any:
+        """Register a pretrained entry (anything with `name`, `summary` and a call that loads it) by its name."""
+        return self.register("pretrained", entry.name, entry, summary=entry.summary)
+
+    def check_collisions(self) -> None:
+        """Raise DuplicateComponentError if two plugins registered the same kind and name."""
+        if self.collisions:
+            more = f" (and {len(self.collisions) - 1} more collisions)" if len(self.collisions) > 1 else ""
+            raise DuplicateComponentError(self.collisions[0] + more)
 
     def _check_kind(self, kind: str) -> None:
         if kind not in self._components:
@@ -190,8 +345,6 @@ class Registry:
 
     def build(self, kind: str, name: str, /, **kwargs: Any) -> Any:
         """Call the factory of `kind`/`name` with keyword arguments."""
-        from inpaintzoo.config import coerce_arguments
-
         component = self.get(kind, name)
         return component.factory(**coerce_arguments(component, kwargs))
 
@@ -232,7 +385,6 @@ class Collection:
 
     def hook(self) -> Callable[[Registry], None]:
         """A pluggy `inpaintzoo_register` implementation that registers this collection."""
-        from inpaintzoo.plugins import hookimpl
 
         @hookimpl
         def inpaintzoo_register(registry: Registry) -> None:

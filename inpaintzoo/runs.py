@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,27 +11,50 @@ from typing import Any
 import torch
 from torch import nn
 
-from inpaintzoo.config import load_config
-from inpaintzoo.engine.build import build_dataset, build_mask, build_models, image_size, resolve_device
+from inpaintzoo.config import check_plugins, load_config, resolve_config
+from inpaintzoo.engine.build import build_dataset, build_mask, build_models, holdout, image_size, resolve_device
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state
+from inpaintzoo.engine.precision import autocast
 from inpaintzoo.engine.progress import Progress
 from inpaintzoo.errors import DataError, RunDirError, UsageError
 from inpaintzoo.metrics import MetricAccumulator
+from inpaintzoo.photos import Geometry, check_image_size, check_strategy, fill_images, serves
 from inpaintzoo.registry import Registry
 
-DENSITY_MODES = ("greedy", "sample", "mean", "best-of-k")
+DENSITY_MODES = ("greedy", "sample", "mean", "best-of-k", "posterior-mean")
+
+
+#: `original` on a density model: at most this many hole pixels, each a sequential step (row-lstm: ~20 s on 2 cores)
+MAX_DENSITY_HOLE = 64 * 64
+
+#: `evaluate`'s name for the held-out validation slice of the training split
+VAL_SPLIT = "val"
+
+
+class Preview(list):
+    """[context, prediction, truth] of the first evaluated batch, with the batch's holes as `mask`."""
+
+    mask: torch.Tensor | None = None
 
 
 @dataclass
 class Run:
     """A trained model with its config: the moving-average weights when the run kept them."""
 
-    path: Path
+    path: Path | None  # None for a pretrained entry (a run without a directory)
     config: dict[str, Any]
     model: nn.Module
     mask: Any
     device: torch.device
     registry: Registry
+    pretrained_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The pretrained entry's name, or the run directory's."""
+        if self.pretrained_name is not None:
+            return self.pretrained_name
+        return self.path.name if self.path is not None else "run"
 
     @property
     def is_density(self) -> bool:
@@ -40,10 +64,37 @@ class Run:
     def image_size(self) -> int:
         return image_size(self.config)
 
+    @property
+    def geometry(self) -> Geometry:
+        """What `photos` needs: the model's size, the one box it fills (if any), whether it runs at any size."""
+        box = None if self.is_density else getattr(self.model, "box", None)
+        return Geometry(self.image_size, box, any_size=self.is_density)
+
+    def serves(self, mask: torch.Tensor, strategy: str = "crop") -> str | None:
+        """None if this model can fill `mask` ((H, W), (1, H, W) or (B, 1, H, W) bool) with `strategy`, else why.
+
+        The reason names the pretrained entries that can fill it, when a fixed-box model is given another hole.
+        """
+        mask = torch.as_tensor(mask).bool()
+        masks = mask.reshape(-1, *mask.shape[-2:])
+        for m in masks:
+            reason = serves(self.geometry, m.cpu(), strategy)
+            if reason is None and self.is_density and strategy == "original" and int(m.sum()) > MAX_DENSITY_HOLE:
+                reason = (
+                    f"a density model fills pixel by pixel, and {int(m.sum())} hole pixels at the image's own size "
+                    f"is more than {MAX_DENSITY_HOLE} sequential steps: use --strategy crop"
+                )
+            if reason is not None:
+                if self.geometry.box is not None:
+                    reason += f"; {alternatives(self.registry)}"
+                return reason
+        return None
+
     def check_inputs(self, images: torch.Tensor, mask: torch.Tensor) -> None:
-        """Reject images and masks this model cannot take, with a line that says why."""
+        """Reject images and masks no model can take, with a line that says why (`serves` says what this one can)."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise DataError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+        check_image_size(*images.shape[-2:])
         if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:]:
             raise DataError(
                 f"mask must be (B, 1, H, W) matching the images {tuple(images.shape)}, got {tuple(mask.shape)}"
@@ -54,48 +105,69 @@ class Run:
             raise DataError("the mask has no hole pixels: mark the hole in white (or give --box)")
         if bool((holes == h * w).any()):
             raise DataError("the mask covers the whole image: leave some context for the model to read")
-        if self.is_density:
-            return
-        if (h, w) != (self.image_size, self.image_size):
-            raise DataError(
-                f"this context encoder takes {self.image_size}x{self.image_size} images, got {w}x{h}: "
-                "resize the image, or train a model with data.image_size to match"
-            )
-        box = self.model.box
-        if box is not None:
-            t, l, bh, bw = box
-            inside = torch.zeros_like(mask)
-            inside[..., t : t + bh, l : l + bw] = True
-            if bool((mask & ~inside).any()):
-                raise DataError(
-                    f"this model fills only the box top={t} left={l} size={bh}x{bw}; the mask reaches outside it"
-                )
 
     @torch.no_grad()
     def inpaint(
         self,
         images: torch.Tensor,
         mask: torch.Tensor | None = None,
+        strategy: str = "crop",
         mode: str = "greedy",
         temperature: float = 1.0,
         k: int = 4,
         seed: int = 0,
+        tau: float = 1.0,
+        window: int | None = None,
+        precision: str = "fp32",
     ) -> torch.Tensor:
-        """Fill the hole of `images` ((B,3,H,W) in [0,1]); `mask` (B,1,H,W) bool defaults to the run's own.
+        """Fill the hole of `images` ((B,3,H,W) in [0,1], any size); `mask` (B,1,H,W) bool defaults to the run's own.
 
-        `mode`, `temperature`, `k` and `seed` apply to density models, which fill pixel by pixel.
+        Images of another size than the model's go through `strategy` (`inpaintzoo.photos`: crop, resize,
+        original); pixels outside the mask come back unchanged. `mode`, `temperature`, `k` and `seed` apply to
+        density models, which fill pixel by pixel; `tau` and `window` to their `posterior-mean` mode (see
+        `DensityModel.posterior_mean`). `precision` (fp32, bf16) is the autocast the model runs under.
         """
+        check_strategy(strategy)
+        if self.is_density and mode not in DENSITY_MODES:
+            raise UsageError(f"unknown mode {mode!r}: choose {', '.join(DENSITY_MODES)}")
         images = images.to(self.device, torch.float32)
         if mask is None:
+            if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
+                h, w = images.shape[-2:]
+                raise DataError(
+                    f"the image is {w}x{h}: mark the hole with a mask (--mask or --box); this model's own mask "
+                    f"is for {self.image_size}x{self.image_size} images"
+                )
             mask = self.mask(images.shape[0], generator=torch.Generator().manual_seed(seed))
         mask = mask.to(self.device, torch.bool)
         self.check_inputs(images, mask)
-        if not self.is_density:
-            return self.model.inpaint(images, mask)
-        if mode not in DENSITY_MODES:
-            raise UsageError(f"unknown mode {mode!r}: choose {', '.join(DENSITY_MODES)}")
-        g = torch.Generator(device=self.device).manual_seed(seed)
-        return self.model.fill(images, mask, mode=mode, temperature=temperature, generator=g, k=k)
+        reason = self.serves(mask, strategy)
+        if reason is not None:
+            raise DataError(reason)
+        if self.is_density:
+            g = torch.Generator(device=self.device).manual_seed(seed)
+
+            def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+                with autocast(self.device, precision):
+                    out = self.model.fill(
+                        x, m, mode=mode, temperature=temperature, generator=g, k=k, tau=tau, window=window
+                    )
+                return out.float()
+        else:
+
+            def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+                with autocast(self.device, precision):
+                    out = self.model.inpaint(x, m)
+                return out.float()
+
+        return fill_images(images, mask, fill, self.geometry, strategy)
+
+    def split_images(self, split: str) -> torch.Tensor:
+        """uint8 images of a dataset split, or of `val`: the training split's held-out tail (as trained)."""
+        if split == VAL_SPLIT:
+            train_images = build_dataset(self.config, "train", self.registry).images
+            return holdout(train_images, self.config["train"])[1]
+        return build_dataset(self.config, split, self.registry).images
 
     @torch.no_grad()
     def evaluate(
@@ -106,12 +178,17 @@ class Run:
         progress: bool = False,
         **inpaint_args: Any,
     ) -> tuple[dict[str, float], list[torch.Tensor]]:
-        """Metrics on a split (see `inpaintzoo.metrics`) and the first batch's context/prediction/truth."""
-        dataset = build_dataset(self.config, split, self.registry)
-        images = dataset.images[:limit] if limit else dataset.images
+        """Metrics on a split (see `inpaintzoo.metrics`) and the first batch's context/prediction/truth.
+
+        `split` is a split of the run's dataset (`train`, `test`) or `val`: the held-out slice of the
+        training split the run validated on. The preview's `mask` attribute holds the first batch's holes.
+        """
+        all_images = self.split_images(split)
+        images = all_images[:limit] if limit else all_images
         acc = MetricAccumulator()
         g = torch.Generator().manual_seed(12345)
         preview: list[torch.Tensor] = []
+        ess: list[torch.Tensor] = []  # posterior-mean: the effective sample size of each image
         nll = 0.0
         with Progress(enabled=progress) as bar:
             task = bar.task(f"eval {split}", total=len(images))
@@ -121,15 +198,51 @@ class Run:
                 pred = self.inpaint(x, mask, **inpaint_args)
                 acc.update(pred, x, mask)
                 if self.is_density:
+                    if getattr(self.model, "last_ess", None) is not None:
+                        ess.append(self.model.last_ess.cpu())
                     nll += self.model.nll(x).sum().item()
                 if not preview:
-                    preview = [torch.where(mask, torch.ones_like(x), x).cpu(), pred.cpu(), x.cpu()]
+                    preview = Preview([torch.where(mask, torch.ones_like(x), x).cpu(), pred.cpu(), x.cpu()])
+                    preview.mask = mask.cpu()
                 bar.advance(task, by=x.shape[0])
         metrics = acc.compute()
         if self.is_density:
             metrics["bits_per_dim"] = nll / (len(images) * images[0].numel() * math.log(2))
+        if ess:
+            metrics["ess"] = torch.cat(ess).mean().item()
+            metrics["ess_median"] = torch.cat(ess).median().item()
         metrics["images"] = len(images)
         return metrics, preview
+
+
+def alternatives(registry: Registry) -> str:
+    """Which pretrained entries can fill any hole (those not trained on one fixed box), as advice."""
+    names = [c.name for c in registry.list("pretrained") if getattr(c.factory, "box", ()) is None]
+    if names:
+        return f"use a model trained on free-form masks: --model {' or --model '.join(names)}"
+    return "train one on free-form masks (mask=brush or mask=rectangles), or use --strategy with a --box hole"
+
+
+class CheckpointFallbackWarning(UserWarning):
+    """`best.pt` was asked for but the run has only `last.pt`, which is used instead."""
+
+
+def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
+    """The checkpoint file to load: `best` or `last`; a missing best.pt falls back to last.pt with a warning."""
+    if checkpoint not in ("best", "last"):
+        raise UsageError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+    folder = run_dir / "checkpoints"
+    wanted = folder / f"{checkpoint}.pt"
+    if wanted.is_file():
+        return wanted
+    if checkpoint == "best" and (folder / "last.pt").is_file():
+        warnings.warn(
+            f"{run_dir} has no checkpoints/best.pt (no validation finished): using checkpoints/last.pt",
+            CheckpointFallbackWarning,
+            stacklevel=3,
+        )
+        return folder / "last.pt"
+    raise RunDirError(f"{run_dir} has no checkpoints/{checkpoint}.pt: the run stopped before writing one")
 
 
 def load_run(
@@ -148,10 +261,14 @@ def load_run(
         raise RunDirError(f"{path} is not a directory: give the run directory that `inpaintzoo train` printed")
     if not (path / "config.json").is_file():
         raise RunDirError(f"{path} is not a run directory (no config.json)")
-    ckpt = path / "checkpoints" / f"{checkpoint}.pt"
-    if not ckpt.is_file():
-        ckpt = path / "checkpoints" / "last.pt"
+    ckpt = checkpoint_path(path, checkpoint)
     config = load_config(path / "config.json")
+    check_plugins(config, registry)  # "decoder 'x' comes from plugin 'y', which is not installed"
+    try:  # a hand-edited or foreign config.json is named here, not met as a KeyError deep in a factory
+        checked = resolve_config([], registry, base=config)
+    except UsageError as exc:
+        raise RunDirError(f"{path / 'config.json'} is not a config this inpaintzoo can build: {exc}") from None
+    config = {**checked, **{k: v for k, v in config.items() if k not in checked}}
     dev = resolve_device(device)
     mask = build_mask(config, registry)
     model = build_models(config, registry, mask).model

@@ -129,10 +129,12 @@ def test_train_eval_inpaint_end_to_end(capsys: pytest.CaptureFixture[str], tmp_p
         str(tmp_path / "photo.png"),
         "--box",
         "0,0,8,8",
+        "--strategy",
+        "resize",  # crop would move a window onto the corner box; the whole image resized cannot
         "--out",
         str(tmp_path / "other"),
     )
-    assert_one_line_error(code, err, "fills only the box")
+    assert_one_line_error(code, err, "reaches outside it")
     (tmp_path / "junk.png").write_bytes(b"not an image at all")
     code, _, err = run(capsys, "inpaint", str(run_dir), str(tmp_path / "junk.png"), "--out", str(tmp_path / "o2"))
     assert_one_line_error(code, err, "junk.png")
@@ -161,3 +163,168 @@ def test_eval_of_a_directory_that_is_not_a_run(capsys: pytest.CaptureFixture[str
 def test_info_names_the_backend(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "info")
     assert code == 0 and "kernel backend" in out and ("extension" in out or "torch" in out)
+
+
+def test_info_says_whether_the_cpu_has_amx_and_avx512_bf16(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inpaintzoo.engine import precision
+
+    for amx, avx in [(True, True), (False, False)]:
+        monkeypatch.setattr(precision, "cpu_features", lambda a=amx, v=avx: {"amx_bf16": a, "avx512_bf16": v})
+        code, out, _ = run(capsys, "info")
+        assert code == 0 and "cpu bf16" in out
+        if amx:
+            assert "has AMX-BF16, AVX-512-BF16" in out
+        else:
+            assert "no AMX-BF16 or AVX-512-BF16" in out
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny context-encoder run shared by the tests below (they only read it, or copy it)."""
+    from inpaintzoo.engine.trainer import train
+
+    out = tmp_path_factory.mktemp("runs")
+    return train([*TINY, f"train.out={out}", "train.name=shared"])
+
+
+def test_list_is_readable_at_80_columns_and_piped(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert "…" not in out
+    # a block per component, each parameter on its own line with its type and default
+    cnn = lines.index(next(line for line in lines if line.strip().startswith("cnn ")))
+    assert "- width: int = 64" in [line.strip() for line in lines[cnn : cnn + 10]]
+    assert "- fill: Literal['zeros', 'noise', 'mean'] = 'zeros'" in [line.strip() for line in lines]
+
+
+def test_list_takes_the_override_words_and_shows_literal_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    for word, kind in (("disc", "discriminator"), ("data", "dataset"), ("discriminators", "discriminator")):
+        code, out, err = run(capsys, "list", word, "--json")
+        assert code == 0, err
+        rows = json.loads(out)
+        assert rows and {r["kind"] for r in rows} == {kind}
+    code, out, _ = run(capsys, "list", "mask", "center", "--json")
+    fill = next(p for p in json.loads(out)[0]["parameters"] if p["name"] == "fill")
+    assert fill["choices"] == ["zeros", "noise", "mean"] and "Literal" in fill["type"]
+    # and the overrides take the kinds' own names
+    code, out, _ = run(capsys, "config", "discriminator=dcgan", "loss=gan", "dataset=samples")
+    config = json.loads(out)
+    assert config["disc"]["name"] == "dcgan" and config["data"]["name"] == "samples"
+
+
+def test_train_overwrite_replaces_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = [*TINY, "train.max_steps=1", f"train.out={tmp_path}", "train.name=r", "--no-progress"]
+    assert run(capsys, "train", *args)[0] == 0
+    (tmp_path / "r" / "stale.txt").write_text("from the first run")
+    code, _, err = run(capsys, "train", *args, "--overwrite")
+    assert code == 0, err
+    assert not (tmp_path / "r" / "stale.txt").exists() and (tmp_path / "r" / "checkpoints" / "last.pt").is_file()
+    (tmp_path / "notarun").mkdir()
+    (tmp_path / "notarun" / "precious.txt").write_text("keep me")
+    code, _, err = run(capsys, "train", *TINY, f"train.out={tmp_path}", "train.name=notarun", "--overwrite")
+    assert_one_line_error(code, err, "not a run directory")
+    assert (tmp_path / "notarun" / "precious.txt").is_file()
+
+
+def test_eval_split_val_is_the_slice_the_run_validated_on(
+    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(
+        capsys, "eval", str(trained_run), "--split", "val", "--checkpoint", "last", "--out", str(tmp_path / "v")
+    )
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "v.json").read_text())
+    epoch = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert metrics["split"] == "val" and metrics["images"] == 24  # 25% of train.limit=96
+    assert metrics["hole_mse"] == pytest.approx(epoch["val_hole_mse"], rel=1e-4)
+
+
+def test_eval_grid_labels_columns_with_hole_mse(
+    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+) -> None:
+    from inpaintzoo.cli import hole_mse_labels
+    from inpaintzoo.runs import load_run
+    from inpaintzoo.viz import column_header_height
+
+    code, _, err = run(capsys, "eval", str(trained_run), "--limit", "8", "--out", str(tmp_path / "e"))
+    assert code == 0, err
+    _, preview = load_run(trained_run).evaluate("test", limit=8)
+    labels = hole_mse_labels(preview, 8)
+    assert labels is not None and len(labels) == 8 and all(text.startswith("mse ") for text in labels)
+    assert len(set(labels)) > 1  # each image's own score
+    plain = Image.open(tmp_path / "e.png").size[1] - column_header_height()
+    assert plain == 3 * 32 * 4 + 4 * 2  # three rows of 32 px at scale 4, and the band of column labels above
+
+
+def test_density_options_on_a_context_encoder_are_an_error(
+    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "eval", str(trained_run), "--mode", "mean", "--out", str(tmp_path / "m"))
+    assert_one_line_error(code, err, "--mode applies to density models")
+    assert not (tmp_path / "m.json").exists()
+    code, _, err = run(capsys, "eval", str(trained_run), "--temperature", "0.5", "--out", str(tmp_path / "m"))
+    assert_one_line_error(code, err, "--temperature applies to density models")
+
+
+def test_a_run_whose_plugin_is_gone_says_which(
+    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    assert config["plugins"]["decoder"] == {
+        "kind": "decoder",
+        "name": "deconv",
+        "plugin": "inpaintzoo.decoders",
+        "version": "0.1.0",
+    }
+    config["decoder"]["name"] = "acme-shuffle"
+    config["plugins"]["decoder"] = {"kind": "decoder", "name": "acme-shuffle", "plugin": "acme", "version": "1.0"}
+    (copy / "config.json").write_text(json.dumps(config))
+    for args in (["eval", str(copy)], ["train", "--resume", str(copy)]):
+        code, _, err = run(capsys, *args)
+        assert_one_line_error(code, err, "decoder 'acme-shuffle' comes from plugin 'acme', which is not installed")
+
+
+COLLIDING_PLUGIN = """
+    from inpaintzoo import Collection
+
+    components = Collection()
+
+    @components("mask", "center", summary="a second center mask")
+    def center(image_size: int, size: int = 8) -> None:
+        return None
+
+    inpaintzoo_register = components.hook()
+"""
+
+
+def test_a_collision_stops_train_but_not_list_and_info(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_registry import fake_distribution
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("INPAINTZOO_DISABLE_PLUGINS", raising=False)
+    fake_distribution(site, "clash", "clash", "clash_plugin", COLLIDING_PLUGIN)
+    code, out, err = run(capsys, "list", "mask", "--json")
+    assert code == 0 and "center" in {r["name"] for r in json.loads(out)}
+    assert "mask 'center' is registered twice" in err and "'clash'" in err and "'inpaintzoo.masks'" in err
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "collision" in out and "clash" in out
+    code, _, err = run(capsys, "train", *TINY, f"train.out={tmp_path}", "train.name=x")
+    assert_one_line_error(code, err, "registered twice")
+    assert not (tmp_path / "x").exists()
+    code, _, err = run(capsys, "--disable-plugin", "clash", "train", "--print-config", *TINY)
+    assert code == 0, err

@@ -137,3 +137,46 @@ def test_parse_overrides_aliases() -> None:
         ("disc", None, "vgg"),
         ("data", "image_size", "64"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["density=pixelcnn", "encoder=resnet"], "encoder=resnet does not apply to density=pixelcnn"),
+        (["density=pixelcnn", "disc=vgg", "loss=wgan"], "disc=vgg does not apply to density=pixelcnn"),
+        (["loss=wgan", "density=pixelcnn"], "loss=wgan does not apply to density=pixelcnn"),
+        (["model.judge=patch"], "model.judge=patch applies to a discriminator, and none is chosen"),
+        (["train.disc_lr=1e-4"], "train.disc_lr=1e-4 applies to a discriminator"),
+    ],
+)
+def test_a_choice_that_cannot_apply_is_an_error(overrides: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message) as info:
+        resolve_config(overrides, make_registry())
+    assert "\n" not in str(info.value)
+
+
+def test_choices_that_apply_are_accepted() -> None:
+    assert resolve_config(["density=pixelcnn", "disc=none"], make_registry())["task"] == "density"
+    config = resolve_config(["disc=vgg", "loss=wgan", "model.judge=patch", "train.disc_lr=1e-4"], make_registry())
+    assert config["model"]["judge"] == "patch" and config["train"]["disc_lr"] == 1e-4
+    # a resumed run's saved config holds every key: only what the user types is checked
+    base = resolve_config([], make_registry())
+    assert resolve_config(["train.epochs=2"], make_registry(), base=base)["model"]["judge"] == "image"
+
+
+def test_a_run_names_the_plugin_it_needs() -> None:
+    from inpaintzoo.config import PROVENANCE_KEY, check_plugins, provenance
+
+    registry = make_registry()
+    config = resolve_config([], registry)
+    record = provenance(config, registry)
+    assert record["encoder"] == {"kind": "encoder", "name": "cnn", "plugin": "<direct>", "version": ""}
+    check_plugins({**config, PROVENANCE_KEY: record}, registry)  # everything is there: no error
+    record["decoder"] = {"kind": "decoder", "name": "acme-shuffle", "plugin": "acme", "version": "1.2"}
+    with pytest.raises(UsageError, match="decoder 'acme-shuffle' comes from plugin 'acme', which is not installed"):
+        check_plugins({**config, PROVENANCE_KEY: record}, registry)
+    registry.failures["acme"] = "failed to import acme: ImportError: boom"
+    with pytest.raises(UsageError, match="comes from plugin 'acme', which failed to load: .*boom"):
+        check_plugins({**config, PROVENANCE_KEY: record}, registry)
+    # a saved config with the record resolves again (the record is not a config group)
+    assert "plugins" not in resolve_config([], registry, base={**config, PROVENANCE_KEY: record})

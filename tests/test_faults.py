@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import torch
 
 from inpaintzoo.engine.checkpoint import load_checkpoint
 from inpaintzoo.engine.trainer import DivergedError, train
+from inpaintzoo.errors import UsageError
 from inpaintzoo.plugins import load_registry
 from inpaintzoo.registry import Collection
 
@@ -91,6 +94,9 @@ def test_sigterm_finishes_the_step_and_writes_a_checkpoint(tmp_path: Path) -> No
     assert "stopped by SIGTERM" in err and "--resume" in err and "Traceback" not in err
     state = load_checkpoint(tmp_path / "term" / "checkpoints" / "last.pt")
     assert state["epoch"] < 50 and state["step"] > 0
+    stop = [r for r in records(tmp_path / "term") if r["kind"] == "stop"]  # validated where it stopped
+    assert len(stop) == 1 and stop[0]["step"] == state["step"] and "SIGTERM" in stop[0]["reason"]
+    assert (tmp_path / "term" / "checkpoints" / "best.pt").is_file()
 
 
 class NanOnce:
@@ -151,3 +157,144 @@ def test_divergence_that_persists_stops_with_a_clear_error(tmp_path: Path) -> No
             registry=nan_registry(),
         )
     assert not (tmp_path / "nan" / "checkpoints" / "last.pt").exists()  # no NaN checkpoint was ever written
+
+
+# -- runs that stop early or fail at the start (issue 15) ----------------------------------------------------
+
+
+class FailsAtOnce:
+    """An objective whose first step fails, as a broken plugin or an impossible input would."""
+
+    uses_discriminator = False
+
+    def configure(self, model, discriminator, lr, disc_lr):  # noqa: ANN001, ANN201
+        return {"generator": torch.optim.Adam(model.parameters(), lr=lr)}
+
+    def step(self, model, discriminator, images, mask, judge, step):  # noqa: ANN001, ANN201
+        raise UsageError("this objective cannot train on these images")
+
+
+def test_a_run_that_fails_before_its_first_step_leaves_no_directory(tmp_path: Path) -> None:
+    components = Collection()
+    components("loss", "fails")(FailsAtOnce)
+    plugin = type("FailPlugin", (), {"inpaintzoo_register": staticmethod(components.hook())})
+    registry = load_registry(extra_plugins=[plugin])
+    out = tmp_path / "new" / "runs"  # neither folder exists yet: both were made by the run, both go
+    with pytest.raises(UsageError, match="cannot train"):
+        train([*TINY, "loss=fails", f"train.out={out}", "train.name=r"], registry=registry)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()  # a train.out that existed stays, only the run directory goes
+    with pytest.raises(UsageError):
+        train([*TINY, "loss=fails", f"train.out={tmp_path / 'kept'}", "train.name=r"], registry=registry)
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "inpaintzoo", *args],
+        capture_output=True,
+        text=True,
+        env=env or {**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_done_line_is_true(err: str, run_dir: Path) -> None:
+    done = [line for line in err.splitlines() if line.startswith("done:")]
+    assert len(done) == 1, err
+    named = done[0].split("(", 1)[1].rstrip(")").split(", ")
+    assert named and all((run_dir / name.rstrip("/")).exists() for name in named), done[0]
+
+
+def test_a_step_budget_stop_mid_epoch_validates_and_writes_best(tmp_path: Path) -> None:
+    """37 steps an epoch: train.max_steps=3 stops inside epoch 1, which then still has a score and a best.pt."""
+    result = run_cli("train", *TINY, "train.max_steps=3", f"train.out={tmp_path}", "train.name=r", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "r"
+    assert any(line.startswith("stopped") and "train.max_steps=3" in line for line in result.stderr.splitlines())
+    stop = [r for r in records(run_dir) if r["kind"] == "stop"]
+    assert len(stop) == 1 and stop[0]["step"] == 3 and math.isfinite(stop[0]["val_l2"])
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    assert best["step"] == 3 and best["best"] == pytest.approx(stop[0]["val_l2"])
+    assert_done_line_is_true(result.stderr, run_dir)
+    evaluated = run_cli("eval", str(run_dir), "--limit", "8")  # best.pt exists: no fallback, no warning
+    assert evaluated.returncode == 0 and "warning" not in evaluated.stderr, evaluated.stderr
+
+
+def test_a_time_budget_stop_mid_epoch_validates_and_writes_best(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """train.max_minutes on a clock that moves a second per reading: the stop falls inside epoch 1."""
+    import types
+
+    import inpaintzoo.engine.trainer as trainer_module
+
+    ticks = iter(range(10**6))
+    clock = types.SimpleNamespace(perf_counter=lambda: float(next(ticks)), strftime=time.strftime)
+    monkeypatch.setattr(trainer_module, "time", clock)
+    run_dir = train([*TINY, "train.max_minutes=0.2", f"train.out={tmp_path}", "train.name=r"])
+    stop = [r for r in records(run_dir) if r["kind"] == "stop"]
+    assert len(stop) == 1 and "train.max_minutes" in stop[0]["reason"] and 0 < stop[0]["step"] < 37
+    assert load_checkpoint(run_dir / "checkpoints" / "best.pt")["step"] == stop[0]["step"]
+    assert (run_dir / "curves.png").is_file()
+
+
+def test_the_done_line_names_only_what_exists(tmp_path: Path) -> None:
+    """A budget used up at once: whatever the run managed to write, the done line lists exactly that."""
+    result = run_cli("train", *TINY, "train.max_minutes=1e-9", f"train.out={tmp_path}", "train.name=r", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert_done_line_is_true(result.stderr, tmp_path / "r")
+    assert any(line.startswith("stopped") and "train.max_minutes" in line for line in result.stderr.splitlines())
+
+
+def test_checkpoints_follow_the_umask(tmp_path: Path) -> None:
+    from inpaintzoo.engine.checkpoint import save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint({"x": torch.zeros(1)}, tmp_path / "shared.pt")
+        os.umask(0o077)
+        save_checkpoint({"x": torch.zeros(1)}, tmp_path / "private.pt")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.pt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.pt").stat().st_mode & 0o777 == 0o600
+
+
+def fake_cifar(root: Path, test_images: int) -> Path:
+    """A CIFAR-10 folder in the python format with a few images per batch (the test batch's size marks it)."""
+    import numpy as np
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(test_images)
+    for name, n in [*((f"data_batch_{i}", 12) for i in range(1, 6)), ("test_batch", test_images)]:
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": [0] * n, "batch_label": name}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return folder
+
+
+def test_the_run_records_where_its_data_is(tmp_path: Path) -> None:
+    """Trained with $INPAINTZOO_DATA, evaluated in a shell without it, from another folder; --data-root overrides."""
+    data = fake_cifar(tmp_path / "data", test_images=7)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "INPAINTZOO_DATA": str(tmp_path / "data")}
+    args = [*TINY, "data=cifar10", "train.max_steps=1", "train.batch_size=8", f"train.out={tmp_path}", "train.name=r"]
+    result = run_cli("train", *args, "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "r"
+    assert json.loads((run_dir / "config.json").read_text())["data"]["root"] == str(data.resolve())
+
+    fresh = {k: v for k, v in os.environ.items() if k != "INPAINTZOO_DATA"} | {"OMP_NUM_THREADS": "1"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    evaluated = run_cli("eval", str(run_dir), "--out", str(elsewhere / "e"), env=fresh, cwd=elsewhere)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads((elsewhere / "e.json").read_text())["images"] == 7  # the recorded folder, not another copy
+
+    other = fake_cifar(tmp_path / "other", test_images=5)
+    overridden = run_cli("eval", str(run_dir), "--data-root", str(other), "--out", str(elsewhere / "o"), env=fresh)
+    assert overridden.returncode == 0, overridden.stderr
+    assert json.loads((elsewhere / "o.json").read_text())["images"] == 5

@@ -162,3 +162,82 @@ def test_registering_twice_directly_is_an_error() -> None:
     registry.register("mask", "m", lambda image_size: None)
     with pytest.raises(DuplicateComponentError, match="registered twice"):
         registry.register("mask", "m", lambda image_size: None)
+
+
+def test_imports_flow_one_way_with_the_registry_at_the_bottom() -> None:
+    """registry imports only errors; plugins only registry and errors; neither imports config (no cycle)."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "inpaintzoo"
+
+    def inpaintzoo_imports(module: str) -> set[str]:
+        tree = ast.parse((package / f"{module}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("inpaintzoo"):
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("inpaintzoo")}
+        return found
+
+    assert inpaintzoo_imports("registry") == {"inpaintzoo.errors"}
+    assert inpaintzoo_imports("plugins") <= {"inpaintzoo.errors", "inpaintzoo.registry"}
+    assert "inpaintzoo.config" not in inpaintzoo_imports("plugins") | inpaintzoo_imports("registry")
+
+
+def test_registry_builds_and_coerces_without_the_config_module() -> None:
+    """The registry alone (a fresh interpreter, no plugins, no config) coerces and builds."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['inpaintzoo'] = type(sys)('inpaintzoo'); sys.modules['inpaintzoo'].__path__ = "
+        f"[{str(Path(__file__).resolve().parents[1] / 'inpaintzoo')!r}]\n"
+        "from inpaintzoo.registry import Registry\n"
+        "r = Registry(); r.register('loss', 'x', lambda alpha=0.5: alpha)\n"
+        "assert r.build('loss', 'x', alpha='0.25') == 0.25\n"
+        "print(sorted(m for m in sys.modules if m.startswith('inpaintzoo')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['inpaintzoo', 'inpaintzoo.errors', 'inpaintzoo.registry']"
+
+
+def test_literal_parameters_show_their_values() -> None:
+    registry = Registry()
+
+    def factory(act: Literal["elu", "relu"] = "elu", norm: Literal["batch", "none"] | None = None, n: int = 1) -> None:
+        return None
+
+    registry.register("loss", "lit", factory)
+    act, norm, n = registry.get("loss", "lit").parameters
+    assert act.type_name == "Literal['elu', 'relu']" and act.choices == ("elu", "relu")
+    assert act.describe() == "act: Literal['elu', 'relu'] = 'elu'"
+    assert norm.choices == ("batch", "none") and "Literal['batch', 'none']" in norm.type_name
+    assert n.type_name == "int" and n.choices is None
+
+
+def test_collision_can_be_collected_instead_of_raised(site: Path) -> None:
+    fake_distribution(site, "one", "plugin-one", "plugin_one", GOOD_PLUGIN)
+    fake_distribution(site, "two", "plugin-two", "plugin_two", GOOD_PLUGIN)
+    registry = load_registry(strict=False)
+    assert registry.get("encoder", "third-party-net").plugin in ("plugin-one", "plugin-two")  # one is kept
+    assert len(registry.collisions) == 1
+    assert "plugin-one" in registry.collisions[0] and "plugin-two" in registry.collisions[0]
+    with pytest.raises(DuplicateComponentError, match="plugin-two"):
+        registry.check_collisions()
+
+
+def test_components_record_their_plugin_version(site: Path) -> None:
+    fake_distribution(site, "thirdparty", "thirdparty", "thirdparty_plugin", GOOD_PLUGIN)
+    registry = load_registry()
+    assert registry.get("encoder", "third-party-net").version == "0.1"
+    assert registry.plugin_versions["thirdparty"] == "0.1"
+
+
+def test_disabling_an_unknown_plugin_warns_with_the_nearest(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_distribution(site, "acme", "acme", "acme_plugin", GOOD_PLUGIN)
+    monkeypatch.setenv("INPAINTZOO_DISABLE_PLUGINS", "acmee")
+    with pytest.warns(PluginWarning, match="'acmee', which no installed plugin has; did you mean 'acme'"):
+        registry = load_registry()
+    assert ("encoder", "third-party-net") in registry  # nothing was disabled

@@ -68,3 +68,49 @@ def test_curves_png(tmp_path: Path) -> None:
 def test_curves_need_a_key(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="key"):
         save_curves([{"loss": 1.0}], tmp_path / "c.png", keys=[])
+
+
+def test_column_labels_add_a_header_band(tmp_path: Path, tiny_images: torch.Tensor) -> None:
+    from inpaintzoo.viz import column_header_height
+
+    rows = [tiny_images, tiny_images]
+    plain = open_png(save_grid(rows, tmp_path / "plain.png", scale=2))
+    headed = open_png(save_grid(rows, tmp_path / "headed.png", scale=2, column_labels=["a", "bb", "ccc", "mse 812"]))
+    band = column_header_height()
+    assert headed.size == (plain.size[0], plain.size[1] + band) == grid_size(2, 4, 16, 16, 2, header=band)
+    header = np.asarray(headed.convert("L"))[:band]
+    assert (header < 128).any()  # text was drawn in the band
+    assert np.array_equal(np.asarray(headed)[band:], np.asarray(plain))  # the images below are unchanged
+    with pytest.raises(UsageError, match="column labels"):
+        save_grid(rows, tmp_path / "bad.png", column_labels=["only one"])
+
+
+def test_curves_have_titles_and_axis_labels() -> None:
+    pytest.importorskip("matplotlib")
+    from inpaintzoo.viz import CURVE_TITLES, curves_figure
+
+    records = [{"kind": "step", "step": s, "loss": 1 / (s + 1)} for s in range(0, 40, 4)]
+    records.append({"kind": "epoch", "step": 40, "epoch": 1, "val_l2": 0.3})
+    figure = curves_figure(records, ["loss", "val_l2"], title="my-run")
+    assert figure._suptitle.get_text() == "my-run"
+    for ax, key in zip(figure.axes, ["loss", "val_l2"]):
+        assert ax.get_title() == CURVE_TITLES[key]
+        assert ax.get_xlabel() == "optimiser step" and ax.get_ylabel() == key
+    untitled = curves_figure(records, ["lr"])
+    assert untitled._suptitle is None and untitled.axes[0].get_title() == "lr"
+
+
+def test_training_grids_show_several_photos() -> None:
+    """The quickstart's grid comes from the held-out tail of the sample crops: it must mix the photos."""
+    from inpaintzoo.config import TrainSettings
+    from inpaintzoo.data.samples import TRAIN_PHOTOS, _photo, crops, sample_crops
+    from inpaintzoo.engine.build import holdout
+    from inpaintzoo.engine.trainer import PREVIEW
+
+    owner = {}
+    for name in TRAIN_PHOTOS:
+        for crop in crops(_photo(name)):
+            owner[crop.numpy().tobytes()] = name
+    _, val = holdout(sample_crops("train"), vars(TrainSettings()))
+    shown = val[torch.linspace(0, len(val) - 1, PREVIEW).round().long()]
+    assert len({owner[image.numpy().tobytes()] for image in shown}) >= 3

@@ -2,10 +2,13 @@
 
 Each batch file is a pickled dict whose `data` is uint8 `(N, 3072)`: the red plane, then green,
 then blue, each 32x32 row-major. N is read from the file (a reduced test batch may hold 1,000 rows).
+A pickle can name any callable, so batches are read by `BatchUnpickler`, which resolves only the three
+numpy names the format uses: a hostile file is refused before anything in it runs.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import pickle
@@ -15,6 +18,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,13 +84,60 @@ def find_cifar10_root(root: str | Path | None = None) -> Path | None:
     return None
 
 
+def _reconstruct() -> Any:
+    """numpy's array-unpickling helper, from wherever this numpy keeps it (numpy 2 moved `core` to `_core`)."""
+    try:
+        from numpy._core.multiarray import _reconstruct as found
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct as found
+    return found
+
+
+class UnsafeBatchError(pickle.UnpicklingError):
+    """A batch file names a global that the CIFAR-10 format never holds."""
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, str/bytes, numbers and numpy arrays, and nothing else.
+
+    Plain containers and scalars need no global; a numpy array needs exactly these three, and a copy
+    re-pickled by Python 3 at protocol 2 spells its bytes with `_codecs.encode`. Any other global
+    (`os.system`, `builtins.eval`, ...) raises before it is called, like `torch.load(weights_only=True)`.
+    """
+
+    ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise UnsafeBatchError(f"{module}.{name}")
+        if name == "_reconstruct":
+            return _reconstruct()
+        if name == "encode":
+            return codecs.encode
+        return getattr(np, name)
+
+
 def read_batch(path: Path) -> np.ndarray:
-    """One batch file as uint8 `(N, 3, 32, 32)`; a DataError names the file when it is damaged."""
+    """One batch file as uint8 `(N, 3, 32, 32)`; a DataError names the file when it is damaged or hostile."""
     try:
         with path.open("rb") as f:
-            batch = pickle.load(f, encoding="latin1")
+            batch = BatchUnpickler(f, encoding="latin1").load()
     except FileNotFoundError:
         raise DataError(f"CIFAR-10 batch {path} is missing; {HOW_TO_POINT} to a complete copy") from None
+    except IsADirectoryError:
+        raise DataError(f"CIFAR-10 batch {path} is a folder, not a batch file") from None
+    except UnsafeBatchError as exc:
+        raise DataError(
+            f"CIFAR-10 batch {path} refers to {exc}, which a CIFAR-10 batch never holds; refused without running it"
+        ) from None
     except Exception as exc:  # truncated or corrupt pickles raise many different types
         raise DataError(
             f"CIFAR-10 batch {path} is corrupt or truncated ({type(exc).__name__}); delete it and download again"
@@ -205,4 +256,4 @@ def cifar10(split: str, image_size: int = 32, root: str | None = None, download:
     images = load_cifar10(found, split)
     if image_size != 32:
         images = resize_images(images, image_size)
-    return ImageSet(images, name=f"cifar10/{split}")
+    return ImageSet(images, name=f"cifar10/{split}", source=found.resolve())

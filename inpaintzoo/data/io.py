@@ -36,11 +36,12 @@ class ImageSet(Dataset):
     collating N items.
     """
 
-    def __init__(self, images: torch.Tensor, name: str = "") -> None:
+    def __init__(self, images: torch.Tensor, name: str = "", source: Path | None = None) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"ImageSet wants uint8 (N, 3, S, S) images, got {images.dtype} {tuple(images.shape)}")
         self.images = images
         self.name = name
+        self.source = source  # the folder the files were read from (recorded in a run's config), if any
 
     @property
     def image_size(self) -> int:

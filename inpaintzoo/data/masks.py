@@ -154,7 +154,8 @@ class BrushMask(MaskGenerator):
         _check_positive("max_len", max_len)
         self.strokes, self.width, self.max_len = strokes, width, max_len
 
-    def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def distances(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Squared distance of every pixel to each random stroke's centre line, `(B, strokes, S*S)`."""
         device, size = _device(generator), self.image_size
         shape = (batch_size, self.strokes, self.segments)
         # a random walk: random start pixel and heading, each segment turning by up to +-90 degrees
@@ -169,16 +170,65 @@ class BrushMask(MaskGenerator):
         ay, ax, dy, dx = (t[..., None] for t in (a[..., 0], a[..., 1], d[..., 0], d[..., 1]))  # (B, n, seg, 1)
         coords = torch.arange(size, device=device, dtype=torch.float32)
         py, px = coords.repeat_interleave(size), coords.repeat(size)  # every pixel centre, row-major (S*S,)
-        radius2 = (self.width / 2) ** 2
-        hole = torch.zeros(batch_size, size * size, dtype=torch.bool, device=device)
+        out = torch.empty(batch_size, self.strokes, size * size, device=device)
         for s in range(self.strokes):  # a loop over strokes (not pixels) bounds the memory of the distance field
             oy, ox = py - ay[:, s], px - ax[:, s]  # (B, seg, S*S): pixel relative to the segment start
             sy, sx = dy[:, s], dx[:, s]
             t = ((oy * sy + ox * sx) / (sy * sy + sx * sx).clamp_min(1e-12)).clamp_(
                 0, 1
             )  # nearest point on the segment
-            hole |= ((oy - t * sy).square_() + (ox - t * sx).square_() <= radius2).any(1)
+            out[:, s] = ((oy - t * sy).square_() + (ox - t * sx).square_()).amin(1)
+        return out
+
+    def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        size = self.image_size
+        hole = (self.distances(batch_size, generator) <= (self.width / 2) ** 2).any(1)
         return hole.reshape(batch_size, 1, size, size)
+
+
+@components(
+    "mask",
+    "freeform",
+    summary="Brush strokes and random rectangles of many sizes mixed: what a model that serves any mask trains on",
+)
+class FreeformMask(MaskGenerator):
+    """Per image: brush strokes (1 to max_strokes, each 1 to max_width px wide), or 1-2 rectangles with sides
+    min_size to max_size, or both. A model trained on this mix fills holes of any shape, not one box."""
+
+    def __init__(
+        self,
+        image_size: int,
+        max_strokes: int = 4,
+        max_width: int = 5,
+        min_size: int = 2,
+        max_size: int = 0,
+        fill: Fill = "zeros",
+    ) -> None:
+        super().__init__(image_size, fill)
+        for name, value in (("max_strokes", max_strokes), ("max_width", max_width), ("min_size", min_size)):
+            _check_positive(name, value)
+        max_size = max_size or max(min_size, image_size // 2)
+        if not min_size <= max_size <= image_size:
+            raise UsageError(
+                f"mask needs min_size <= max_size <= image size {image_size}, got min_size={min_size}, "
+                f"max_size={max_size}"
+            )
+        self.max_strokes, self.max_width, self.min_size, self.max_size = max_strokes, max_width, min_size, max_size
+        self._strokes = BrushMask(image_size, max_strokes, max_width, max_len=max(3, image_size // 2))
+        self._rectangle = RectangleMask(image_size, min_size, max_size, 1)
+
+    def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        device, b, size = _device(generator), batch_size, self.image_size
+        kind = torch.randint(0, 3, (b,), generator=generator, device=device)  # 0 brush, 1 rectangles, 2 both
+        strokes = torch.randint(1, self.max_strokes + 1, (b, 1), generator=generator, device=device)
+        width = torch.randint(1, self.max_width + 1, (b, self.max_strokes, 1), generator=generator, device=device)
+        rects = torch.randint(1, 3, (b,), generator=generator, device=device)
+        drawn = self._strokes.distances(b, generator) <= (width / 2) ** 2  # (B, max_strokes, S*S), own widths
+        used = (torch.arange(self.max_strokes, device=device) < strokes) & (kind != 1)[:, None]  # (B, max_strokes)
+        hole = (drawn & used[..., None]).any(1).reshape(b, 1, size, size)
+        for r in range(2):
+            hole |= self._rectangle(b, generator) & ((kind != 0) & (r < rects)).view(b, 1, 1, 1)
+        return hole
 
 
 def fill_hole(

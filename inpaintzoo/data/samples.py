@@ -51,9 +51,19 @@ def _photo(name: str) -> torch.Tensor:
 
 
 def sample_crops(split: str) -> torch.Tensor:
-    """All 32x32 crops of one split's photographs, uint8 `(N, 3, 32, 32)`, in a fixed order."""
+    """All 32x32 crops of one split's photographs, uint8 `(N, 3, 32, 32)`, in a fixed order.
+
+    The order interleaves the photos evenly, each photo's crops in a fixed shuffle, so any slice (the
+    held-out validation tail, a grid's eight) mixes photos, places and scales instead of showing
+    neighbouring crops of one photo.
+    """
     names = TRAIN_PHOTOS if check_split(split) == "train" else TEST_PHOTOS
-    return torch.cat([crops(_photo(name)) for name in names])
+    pieces = [crops(_photo(name)) for name in names]
+    g = torch.Generator().manual_seed(sum(len(p) for p in pieces))
+    # crop r of photo i (of n) sits at (r + i / len(names)) / n along the order: the photos take turns
+    keys = torch.cat([(torch.arange(len(p)) + i / len(names)) / len(p) for i, p in enumerate(pieces)])
+    shuffled = torch.cat([p[torch.randperm(len(p), generator=g)] for p in pieces])
+    return shuffled[torch.argsort(keys, stable=True)]
 
 
 def samples(split: str, image_size: int = 32) -> ImageSet:

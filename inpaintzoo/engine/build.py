@@ -28,6 +28,21 @@ def build_dataset(config: dict[str, Any], split: str, registry: Registry) -> Any
     return registry.build("dataset", config["data"]["name"], split=split, **component_args(config["data"]))
 
 
+def holdout(images: torch.Tensor, train: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training images, validation images) of a run: `train.limit`, then the `train.val_fraction` tail.
+
+    With no validation fraction, the last 64 training images stand in (so early stopping still has a
+    score). The trainer and `eval --split val` both cut here, so they see the same slice.
+    """
+    if train.get("limit"):
+        images = images[: train["limit"]]
+    n_val = int(len(images) * train["val_fraction"])
+    if len(images) - n_val < 1:
+        raise UsageError(f"the training split has only {len(images)} images: lower train.val_fraction")
+    val = images[len(images) - n_val :] if n_val else images[-min(len(images), 64) :]
+    return images[: len(images) - n_val], val
+
+
 def build_mask(config: dict[str, Any], registry: Registry) -> Any:
     return registry.build(
         "mask", config["mask"]["name"], image_size=image_size(config), **component_args(config["mask"])
@@ -98,13 +113,20 @@ def build_models(config: dict[str, Any], registry: Registry, mask: Any) -> Model
     return Models(model, discriminator, objective)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, setting: str = "train.device") -> torch.device:
+    """`auto`, `cpu`, `cuda` or `cuda:N` as a device that exists here; `setting` names the option in errors."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    option = f"{setting} {name}" if setting.startswith("-") else f"{setting}={name}"
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"train.device={name!r} is not a device: use auto, cpu or cuda") from None
+    except (RuntimeError, ValueError, TypeError):
+        raise UsageError(f"{option} is not a device: use auto, cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"{option} cannot train or run a model here: use auto, cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("train.device=cuda but no CUDA device is available: use train.device=cpu")
+        cpu = f"{setting} cpu" if setting.startswith("-") else f"{setting}=cpu"
+        raise UsageError(f"{option} but no CUDA device is available: use {cpu}")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"{option}: this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0")
     return device

@@ -2,12 +2,14 @@
 
 A checkpoint is a dict of plain tensors and Python values (`torch.load(weights_only=True)` can read
 it), written to a temporary file, fsynced and renamed over the target, so a crash mid-write never
-leaves a truncated checkpoint behind.
+leaves a truncated checkpoint behind. The file gets the permissions of any file the user creates
+(the umask), not `mkstemp`'s private 0600, so colleagues can read a shared run directory.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,33 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
             torch.save({"format_version": FORMAT_VERSION, **state}, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back: POSIX offers no read-only call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def why_unreadable(exc: Exception) -> str:
+    """What a refused or damaged checkpoint holds, in a few words instead of PyTorch's paragraph of advice."""
+    text = str(exc)
+    found = re.search(r"unsupported (?:GLOBAL|global:?) ([\w.]+)", text, re.IGNORECASE)
+    if found:
+        return f"it refers to {found.group(1)}, which a checkpoint never holds; refused without running it"
+    if "weights only load failed" in text.lower():
+        detail = next((line for line in text.splitlines()[1:] if line.strip()), "")
+        detail = detail.split(". Check the documentation")[0].strip().rstrip(".")
+        return f"it holds something besides tensors and plain values ({detail or type(exc).__name__}); refused"
+    if isinstance(exc, EOFError) or "central directory" in text or "zip archive" in text:
+        return "the file is empty or truncated (an interrupted copy?)"
+    return f"it is not a checkpoint file ({type(exc).__name__})"
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -41,7 +66,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise RunDirError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise RunDirError(f"cannot read checkpoint {path}: {why_unreadable(exc)}") from None
     version = state.get("format_version") if isinstance(state, dict) else None
     if version != FORMAT_VERSION:
         raise RunDirError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 import signal
 import threading
 import time
@@ -22,13 +23,25 @@ from typing import Any
 
 import torch
 
-from inpaintzoo.config import save_config
+from inpaintzoo.config import PROVENANCE_KEY, provenance, save_config
 from inpaintzoo.data.augment import Augment, random_hflip, random_shift
-from inpaintzoo.engine.build import Models, build_dataset, build_mask, build_models, image_size, resolve_device
+from inpaintzoo.engine.build import (
+    Models,
+    build_dataset,
+    build_mask,
+    build_models,
+    holdout,
+    image_size,
+    resolve_device,
+)
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.distributed import Distributed
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
+from inpaintzoo.engine.precision import autocast, check_precision, grad_scaler, to_channels_last
+from inpaintzoo.engine.preflight import check_config, check_memory, effective_batch_size
 from inpaintzoo.engine.progress import Progress
+from inpaintzoo.engine.tensorboard import TensorBoardLog
+from inpaintzoo.engine.tensorboard import check_available as check_tensorboard
 from inpaintzoo.errors import InpaintzooError, RunDirError, UsageError
 from inpaintzoo.metrics import MetricAccumulator
 from inpaintzoo.registry import Registry
@@ -86,6 +99,20 @@ def run_name(config: dict[str, Any]) -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + "-".join(parts)
 
 
+def record_data_source(config: dict[str, Any], dataset: Any) -> None:
+    """Put the folder the data came from into `data.root`, absolute, when the dataset takes a root.
+
+    `eval` and `inpaint` then find the same files from another shell or folder, without
+    `$INPAINTZOO_DATA`; `eval --data-root` overrides it.
+    """
+    data = config["data"]
+    if "root" not in data:
+        return
+    source = getattr(dataset, "source", None) or data["root"]
+    if source:
+        data["root"] = str(Path(source).expanduser().resolve())
+
+
 def to_float(images_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images_u8.to(device, non_blocking=True).float().div_(255.0)
 
@@ -104,6 +131,7 @@ class Trainer:
             from inpaintzoo.plugins import default_registry
 
             registry = default_registry()
+        self.registry = registry
         self.config = config
         self.settings = config["train"]
         device = resolve_device(self.settings["device"])
@@ -113,6 +141,8 @@ class Trainer:
         name = run_dir or Path(self.settings["out"]) / (self.settings["name"] or run_name(config))
         self.run_dir = Path(self.dist.from_main(str(name)))  # one timestamped name for every process
         self.ckpt_dir = self.run_dir / "checkpoints"
+        # every check that needs no data, before anything is allocated or written (`inpaintzoo config` runs it too)
+        self.planned = check_config(config, registry, device=self.device, new_run=run_dir is None)
 
         torch.manual_seed(self.settings["seed"])
         self.mask = build_mask(config, registry)
@@ -120,11 +150,20 @@ class Trainer:
         self.model = self.models.model.to(self.device)
         self.disc = self.models.discriminator.to(self.device) if self.models.discriminator is not None else None
         self.is_density = config["task"] == "density"
+        self.precision = check_precision(self.settings.get("precision", "fp32"), self.device)
+        self.channels_last = bool(self.settings.get("channels_last", False))
+        if self.channels_last:
+            for module in (self.model, self.disc):
+                if module is not None:
+                    to_channels_last(module)
+        self.scaler = grad_scaler(self.device, self.precision)
         if self.is_density:
             self.optimizers = {"generator": torch.optim.Adam(self.model.parameters(), lr=self.settings["lr"])}
         else:
             disc_lr = self.settings["disc_lr"] or self.settings["lr"]
             self.optimizers = self.models.objective.configure(self.model, self.disc, self.settings["lr"], disc_lr)
+        if self.models.objective is not None:
+            self.models.objective.scaler = self.scaler
         for module in (self.model, self.disc):
             if module is not None:
                 self.dist.broadcast_module(module)
@@ -138,14 +177,12 @@ class Trainer:
         self.augment = Augment() if self.settings["augment"] else None
 
         train_set = build_dataset(config, "train", registry)
-        images = train_set.images
-        if self.settings["limit"]:
-            images = images[: self.settings["limit"]]
-        n_val = int(len(images) * self.settings["val_fraction"])
-        if len(images) - n_val < 1:
-            raise UsageError(f"the training split has only {len(images)} images: lower train.val_fraction")
-        self.train_images = images[: len(images) - n_val]
-        self.val_images = images[len(images) - n_val :] if n_val else images[-min(len(images), 64) :]
+        record_data_source(config, train_set)
+        self.train_images, self.val_images = holdout(train_set.images, self.settings)
+        if self.settings.get("tensorboard"):
+            check_tensorboard()  # before the run directory exists
+        self.tensorboard: TensorBoardLog | None = None
+        self.overwrite = False  # set by `train --overwrite`: replace an existing run directory
         if 2 * self.settings["shift"] >= image_size(config):
             raise UsageError(
                 f"train.shift={self.settings['shift']} reflects more than half of a {image_size(config)}px image: "
@@ -156,6 +193,13 @@ class Trainer:
                 f"data.{config['data']['name']} gives {self.train_images.shape[-1]}px images but data.image_size="
                 f"{image_size(config)}"
             )
+        self.settings["batch_size"] = effective_batch_size(
+            self.settings,
+            len(self.train_images),
+            self.dist.world,
+            self.models,
+            fits=lambda batch: check_memory(self.planned, config, registry, self.device, batch),
+        )
         self.global_batch = self.settings["batch_size"] * self.dist.world
         # drop the last incomplete batch: a batch of one breaks batch norm on a 1x1 bottleneck
         self.steps_per_epoch = max(1, len(self.train_images) // self.global_batch)
@@ -168,6 +212,9 @@ class Trainer:
         self.rollbacks = 0  # times the run went back to its last good state after diverging
         self.good_state: dict[str, Any] | None = None  # that state, in memory
         self.stop_signal: int | None = None  # SIGINT/SIGTERM received: stop after this step
+        self.stop_reason: str | None = None  # why the run ended before train.epochs (None: it did not)
+        self.stepped = False  # this process took an optimiser step (a failure before one removes the run directory)
+        self.made: Path | None = None  # the topmost folder create_run_dir made
         self.mask_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 1)
         self.aug_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 2)
         self.calibrated_step = -1  # the step at which the averaged model's batch norm was last measured
@@ -175,22 +222,59 @@ class Trainer:
     # -- run directory ----------------------------------------------------------------------------
 
     def create_run_dir(self) -> None:
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise RunDirError(f"{self.run_dir} is a file, not a run directory: choose another train.name")
         exists = self.run_dir.exists() and any(self.run_dir.iterdir())
         self.dist.barrier()  # every process looks before the main process creates it
-        if exists:
+        if exists and not self.overwrite:
             raise RunDirError(
                 f"run directory {self.run_dir} already exists: continue it with --resume {self.run_dir}, "
-                "or choose another train.name"
+                "replace it with --overwrite, or choose another train.name"
             )
+        if exists and not (self.run_dir / "config.json").is_file():
+            raise RunDirError(f"{self.run_dir} is not a run directory (no config.json): --overwrite will not delete it")
         if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.config, self.run_dir / "config.json")
+            if exists:
+                shutil.rmtree(self.run_dir)
+            self.made = next((p for p in reversed([self.run_dir, *self.run_dir.parents]) if not p.exists()), None)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self.save_run_config()
+            except OSError as exc:
+                self.remove_run_dir()
+                raise RunDirError(f"cannot create the run directory {self.run_dir}: {exc.strerror or exc}") from None
+        self.dist.barrier()
+
+    def remove_run_dir(self) -> None:
+        """Undo `create_run_dir` after a failure before the first step: no directory holding only config.json.
+
+        Removes the topmost folder it created; a folder that already existed (empty) is emptied instead.
+        """
+        if not self.dist.is_main:
+            return
+        if self.made is not None:
+            shutil.rmtree(self.made, ignore_errors=True)
+        elif self.run_dir.is_dir():
+            for child in self.run_dir.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+
+    def save_run_config(self) -> None:
+        """config.json: the run config plus the plugin and version each component came from."""
+        record = {**self.config, PROVENANCE_KEY: provenance(self.config, self.registry)}
+        save_config(record, self.run_dir / "config.json")
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.dist.is_main:
             return
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.settings.get("tensorboard"):
+            if self.tensorboard is None:
+                self.tensorboard = TensorBoardLog(self.run_dir)
+            self.tensorboard.record(record)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -204,6 +288,7 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "objective": getattr(self.models.objective, "state_dict", dict)(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -230,6 +315,8 @@ class Trainer:
             sched.load_state_dict(state["schedulers"][k])
         if hasattr(self.models.objective, "load_state_dict") and state.get("objective"):
             self.models.objective.load_state_dict(state["objective"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         if torch.cuda.is_available() and state["rng"]["cuda"]:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -263,7 +350,7 @@ class Trainer:
         self.load_state_dict(state)
         self.good_state = state
         if self.dist.is_main:
-            save_config(self.config, self.run_dir / "config.json")
+            self.save_run_config()
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -280,20 +367,27 @@ class Trainer:
             images = random_hflip(images, self.aug_rng)
         if self.settings["shift"]:  # new content under the hole: the context encoders overfit without it
             images = random_shift(images, self.settings["shift"], self.aug_rng)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         self.model.train()
-        if self.is_density:
-            opt = self.optimizers["generator"]
-            loss = self.model.nll(images).mean() / (images[0].numel() * math.log(2))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            logs = {"bits_per_dim": loss.item()}
-        else:
-            if self.disc is not None:
-                self.disc.train()
-            logs = self.models.objective.step(
-                self.model, self.disc, images, mask, self.config["model"]["judge"], self.step
-            )
+        with autocast(self.device, self.precision):
+            if self.is_density:
+                opt = self.optimizers["generator"]
+                loss = self.model.nll(images).float().mean() / (images[0].numel() * math.log(2))
+                opt.zero_grad(set_to_none=True)
+                (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+                if self.scaler is None:
+                    opt.step()
+                else:
+                    self.scaler.step(opt)
+                    self.scaler.update()
+                logs = {"bits_per_dim": loss.item()}
+            else:
+                if self.disc is not None:
+                    self.disc.train()
+                logs = self.models.objective.step(
+                    self.model, self.disc, images, mask, self.config["model"]["judge"], self.step
+                )
         if self.ema is not None:
             self.ema.update(self.model)
         return logs
@@ -348,7 +442,8 @@ class Trainer:
     @torch.no_grad()
     def write_grid(self, path: Path) -> None:
         model = self.eval_model()
-        x = to_float(self.val_images[:PREVIEW], self.device)
+        n = len(self.val_images)  # spread over the held-out slice: an ordered dataset's neighbours look alike
+        x = to_float(self.val_images[torch.linspace(0, n - 1, min(PREVIEW, n)).round().long()], self.device)
         mask = self.mask(x.shape[0], generator=torch.Generator().manual_seed(12345)).to(self.device)
         if self.is_density:
             filled = model.fill(x, mask, mode="greedy")
@@ -369,7 +464,18 @@ class Trainer:
             self.resume()
         else:
             self.create_run_dir()
-            self.good_state = copy.deepcopy(self.state_dict())
+        try:
+            if not resume:
+                self.good_state = copy.deepcopy(self.state_dict())
+            self.train_loop(on_start)
+        except BaseException:
+            if not resume and not self.stepped:  # nothing trained: leave no directory holding only config.json
+                self.remove_run_dir()
+            raise
+        return self.run_dir
+
+    def train_loop(self, on_start: Callable[[Path], None] | None) -> None:
+        """The epochs of `fit`, then the final grid and curves; `stop_reason` says why it ended early."""
         self.started = time.perf_counter()
         if on_start is not None:
             on_start(self.run_dir)
@@ -397,12 +503,58 @@ class Trainer:
                     self.roll_back(str(why), bar)
                     continue
                 if s["patience"] and self.stale >= s["patience"]:
-                    bar.print(f"early stopping: no better validation score in {s['patience']} epochs")
+                    self.stop_reason = f"early stopping: no better validation score in {s['patience']} epochs"
                     break
+            if self.stop_reason is None and self.epoch < s["epochs"]:
+                self.stop_reason = self.why_stopped()
             if self.position or self.stop_signal is not None:  # stopped mid-epoch: keep the exact position
-                self.save()
+                self.stop_midway()
         self.finish()
-        return self.run_dir
+
+    def why_stopped(self) -> str:
+        """The budget or signal that ended the run before `train.epochs`, as a line for the user."""
+        where = f"at step {self.step} (epoch {self.epoch + 1}, batch {self.position}/{self.steps_per_epoch})"
+        if not self.position:
+            where = f"at step {self.step}, after epoch {self.epoch}"
+        if self.stop_signal is not None:
+            return f"stopped by {signal.Signals(self.stop_signal).name} {where}"
+        if self.settings["max_steps"] and self.step >= self.settings["max_steps"]:
+            return f"stopped {where}: train.max_steps={self.settings['max_steps']} reached"
+        return f"stopped {where}: train.max_minutes={self.settings['max_minutes']:g} used up"
+
+    def stop_midway(self) -> None:
+        """A stop inside an epoch: validate the weights it has, checkpoint them, keep best.pt by the usual rule.
+
+        The epoch is not counted as done (a resumed run finishes it); only `best` may move.
+        """
+        val = self.validate()
+        if self.dist.any(not math.isfinite(val["score"])):
+            self.stop_reason = f"{self.stop_reason}; the validation score is {val['score']}: no checkpoint written"
+            return
+        improved = val["score"] < self.best
+        if improved:
+            self.best = val["score"]
+        self.log(
+            {
+                "kind": "stop",
+                "epoch": self.epoch + 1,
+                "step": self.step,
+                "reason": self.stop_reason,
+                **{k: v for k, v in val.items() if k != "score"},
+            }
+        )
+        try:
+            self.save()
+            if improved:
+                self.save("best.pt")
+        except Diverged as why:
+            self.stop_reason = f"{self.stop_reason}; {why}: no checkpoint written"
+
+    def outputs(self) -> list[str]:
+        """The files and folders this run directory holds, named as the `done:` line lists them."""
+        names = ["config.json", "metrics.jsonl", "checkpoints/last.pt", "checkpoints/best.pt", "grids/"]
+        names += ["grid.png", "curves.png"]
+        return [n for n in names if (self.run_dir / n.rstrip("/")).exists()]
 
     def checked_step(self, images: torch.Tensor) -> dict[str, float]:
         """One optimiser step; a NaN or Inf loss on any process raises Diverged."""
@@ -412,6 +564,7 @@ class Trainer:
             raise Diverged(f"{bad[0]} is {logs[bad[0]]}" if bad else "a loss is not finite on another process")
         self.step += 1
         self.position += 1
+        self.stepped = True
         return logs
 
     def roll_back(self, why: str, bar: Progress) -> None:
@@ -473,6 +626,8 @@ class Trainer:
         every = self.settings["grid_every"]
         if every and self.epoch % every == 0 and self.dist.is_main:
             self.write_grid(self.run_dir / "grids" / f"epoch_{self.epoch:03d}.png")
+            if self.tensorboard is not None:
+                self.tensorboard.image("grid", self.run_dir / "grids" / f"epoch_{self.epoch:03d}.png", self.step)
         self.save()
         if improved:
             self.save("best.pt")
@@ -491,7 +646,10 @@ class Trainer:
         )
         if records:
             keys = ["bits_per_dim", "val_bits_per_dim"] if self.is_density else ["loss", "val_l2"]
-            save_curves(records, self.run_dir / "curves.png", keys=keys)
+            save_curves(records, self.run_dir / "curves.png", keys=keys, title=self.run_dir.name)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
 
 
 def train(
@@ -504,15 +662,19 @@ def train(
 
     With `resume`, continue the run in that directory from its last checkpoint.
     """
-    from inpaintzoo.config import load_config, resolve_config
+    from inpaintzoo.config import check_plugins, load_config, resolve_config
 
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "config.json").is_file():
             raise RunDirError(f"{run_dir} is not a run directory (no config.json)")
-        config = resolve_config(
-            overrides if isinstance(overrides, list) else (), registry, base=load_config(run_dir / "config.json")
-        )
+        base = load_config(run_dir / "config.json")
+        if registry is None:
+            from inpaintzoo.plugins import default_registry
+
+            registry = default_registry()
+        check_plugins(base, registry)
+        config = resolve_config(overrides if isinstance(overrides, list) else (), registry, base=base)
         return Trainer(config, registry, run_dir=run_dir, progress=progress).fit(resume=True)
     config = overrides if isinstance(overrides, dict) else resolve_config(overrides, registry)
     return Trainer(config, registry, progress=progress).fit()

@@ -102,3 +102,21 @@ def _pixelcnn_fill_fake(images: torch.Tensor, mask: torch.Tensor, *args: Any) ->
     torch._check(images.dtype == torch.float32, lambda: "inpaintzoo::pixelcnn_fill: images must be float32")
     torch._check(mask.dtype == torch.bool, lambda: "inpaintzoo::pixelcnn_fill: mask must be bool")
     return images.new_empty(images.shape)
+
+
+@torch.library.register_fake("inpaintzoo::leaky_dropout_")
+def _leaky_dropout_fake(x: torch.Tensor, seed: int, dropped: int, negative_slope: float) -> torch.Tensor:
+    return x
+
+
+@torch.library.register_fake("inpaintzoo::leaky_dropout_backward")
+def _leaky_dropout_backward_fake(
+    grad: torch.Tensor, y: torch.Tensor, seed: int, dropped: int, negative_slope: float
+) -> torch.Tensor:
+    return y.new_empty(y.shape)
+
+
+@torch.library.register_fake("inpaintzoo::softmax_xent_")
+def _softmax_xent_fake(logits: torch.Tensor, targets: torch.Tensor, grad: bool) -> torch.Tensor:
+    torch._check(logits.dim() == 2, lambda: "inpaintzoo::softmax_xent_: logits (rows, levels)")
+    return logits.new_empty(logits.shape[:1])

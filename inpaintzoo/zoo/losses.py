@@ -115,6 +115,20 @@ class _Objective:
 
     def __init__(self) -> None:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        #: set by the engine for fp16 on CUDA: losses are scaled before backward, steps unscale them
+        self.scaler: torch.amp.GradScaler | None = None
+
+    def scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss to differentiate: scaled for fp16 (`scaler`), unchanged otherwise."""
+        return loss if self.scaler is None else self.scaler.scale(loss)
+
+    def step_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """An optimiser step that skips steps with non-finite fp16 gradients and adapts the scale."""
+        if self.scaler is None:
+            optimizer.step()
+        else:
+            self.scaler.step(optimizer)
+            self.scaler.update()
 
     def optimizer(self, role: str) -> torch.optim.Optimizer:
         try:
@@ -129,8 +143,8 @@ class _Objective:
         optimizer = self.optimizer("generator")
         reconstruction = model.reconstruction_loss(patch, images, mask)
         optimizer.zero_grad(set_to_none=True)
-        reconstruction.backward()
-        optimizer.step()
+        self.scaled(reconstruction).backward()
+        self.step_optimizer(optimizer)
         return {"loss": reconstruction.item()}
 
 
@@ -266,8 +280,8 @@ class Adversarial(_Objective):
         fake = model.judged(images, mask, patch.detach(), judge)
         loss, logs = self.critic_loss(critic, real, fake)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self.scaled(loss).backward()
+        self.step_optimizer(optimizer)
         self.after_critic_update(critic)
         return {"d_loss": loss.item(), **logs}
 
@@ -292,14 +306,14 @@ class Adversarial(_Objective):
             logs = {"loss": reconstruction.item(), "g_adv": adversarial.item()}
             optimizer.zero_grad(set_to_none=True)
             if self.balance:
-                (g_rec,) = torch.autograd.grad(reconstruction, patch, retain_graph=True)
-                (g_adv,) = torch.autograd.grad(adversarial, patch, retain_graph=True)
+                (g_rec,) = torch.autograd.grad(self.scaled(reconstruction), patch, retain_graph=True)
+                (g_adv,) = torch.autograd.grad(self.scaled(adversarial), patch, retain_graph=True)
                 scale = g_rec.norm() / g_adv.norm().clamp_min(1e-20)
                 patch.backward(self.alpha * g_rec + (1 - self.alpha) * scale * g_adv)
                 logs["adv_scale"] = scale.item()
             else:
-                (self.alpha * reconstruction + (1 - self.alpha) * adversarial).backward()
-            optimizer.step()
+                self.scaled(self.alpha * reconstruction + (1 - self.alpha) * adversarial).backward()
+            self.step_optimizer(optimizer)
         return logs
 
 

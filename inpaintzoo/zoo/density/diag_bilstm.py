@@ -23,7 +23,8 @@ from torch import nn
 from inpaintzoo.errors import UsageError
 from inpaintzoo.ops.lstm_cell import lstm_cell
 from inpaintzoo.ops.pixelcnn_fill import LEVELS
-from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels
+from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels, subpixel_targets
+from inpaintzoo.zoo.density.fast import head_nll, rows, use_reference
 from inpaintzoo.zoo.density.masked import MaskedConv2d
 from inpaintzoo.zoo.density.row_lstm import density_head
 
@@ -102,6 +103,15 @@ class DiagonalBiLSTM(DensityModel):
         batch, _, height, width = images.shape
         features, _ = self._layers(images)
         return self.head(features).view(batch, 3, LEVELS, height, width)
+
+    def nll(self, images: torch.Tensor) -> torch.Tensor:
+        """As every density model's, with the head over pixel rows and its output layer fused into the loss."""
+        if use_reference():
+            return super().nll(images)
+        check_images(images)
+        features, _ = self._layers(images)
+        losses = head_nll(self.head, rows(features), rows(subpixel_targets(images)), LEVELS)
+        return losses.view(images.shape[0], -1).sum(dim=1)
 
     def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:
         filled = images.clone().masked_fill(holes[:, None], 0.0)

@@ -4,6 +4,10 @@ The vertical stack at row `i` sees rows `<= i` over a widening band of columns; 
 horizontal stack only shifted down one row, so the horizontal stack at `(i, j)` gets everything above
 plus, through its own 1-row convolutions masked A/B by colour group, the pixels to the left and the
 earlier colours of `(i, j)`. Each layer gates `tanh(a) * sigmoid(b)`; horizontal layers are residual.
+
+Training runs a channels-last fast path (`GatedLayer.fast`): the padded convolutions as convolutions with
+built-in padding (no padded copies), the 1x1 layers and the head as GEMMs over pixel rows, the output layer
+fused with its cross-entropy; `reference_path()` runs the original code, which the tests compare it with.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from torch import nn
 
 from inpaintzoo.errors import UsageError
 from inpaintzoo.ops.pixelcnn_fill import LEVELS
-from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels
+from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels, subpixel_targets
+from inpaintzoo.zoo.density.fast import head_logits, head_nll, rows, use_reference
 from inpaintzoo.zoo.density.masked import MaskedConv2d, MaskType
 
 
@@ -63,6 +68,23 @@ class GatedLayer(nn.Module):
         v_pre = self.vertical_pre(v)
         return gate(v_pre), self.horizontal(h, self.link(v_pre))
 
+    def fast(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` on channels-last maps: the same arithmetic, no padded copies, 1x1 layers as GEMMs.
+
+        A convolution padded by `r` on both sides and cut back to the image gives the one-sided padding of
+        `vertical_pre` and `horizontal` (the rows or columns past the image are computed and dropped).
+        """
+        r, (height, width) = self.reach, v.shape[-2:]
+        v_pre = F.conv2d(v, self.vertical.weight, self.vertical.bias, padding=(r, r))[:, :, :height]
+        shifted = v_pre.new_zeros(v_pre.shape[0], height, width, v_pre.shape[1])  # NHWC, row i = row i - 1
+        shifted[:, 1:] = v_pre.permute(0, 2, 3, 1)[:, :-1]
+        link = F.linear(shifted, self.vertical_to_horizontal.weight[:, :, 0, 0], self.vertical_to_horizontal.bias)
+        conv = self.horizontal_conv
+        h_pre = F.conv2d(h, conv.masked_weight(), conv.bias, padding=(0, r))[..., :width] + link.permute(0, 3, 1, 2)
+        gated = gate(h_pre).permute(0, 2, 3, 1)
+        h_out = F.linear(gated, self.out.masked_weight()[:, :, 0, 0], self.out.bias).permute(0, 3, 1, 2)
+        return gate(v_pre), (h + h_out if self.residual else h_out)
+
 
 class GatedPixelCNN(DensityModel):
     """Gated PixelCNN with vertical and horizontal stacks (no blind spot): a strong density baseline."""
@@ -90,6 +112,29 @@ class GatedPixelCNN(DensityModel):
         self.reach_side, self.reach_up = side, side + 1
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if use_reference():
+            return self.reference_forward(images)
+        batch, _, height, width = images.shape
+        logits = head_logits(self.head, self.features(images))
+        return logits.view(batch, height, width, 3, LEVELS).permute(0, 3, 4, 1, 2)  # (B, 3, 256, H, W), a view
+
+    def nll(self, images: torch.Tensor) -> torch.Tensor:
+        """As every density model's, with the head's output layer fused into its cross-entropy (no logits kept)."""
+        if use_reference():
+            return super().nll(images)
+        losses = head_nll(self.head, self.features(images), rows(subpixel_targets(images)), LEVELS)
+        return losses.view(images.shape[0], -1).sum(dim=1)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The horizontal stack's output as pixel rows `(B*H*W, width)`, batch-major then raster order."""
+        check_images(images)
+        v = h = images.contiguous(memory_format=torch.channels_last)
+        for layer in self.layers:
+            v, h = layer.fast(v, h)
+        return rows(h)
+
+    def reference_forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The original code: padded NCHW convolutions, the head as 1x1 convolutions."""
         check_images(images)
         batch, _, height, width = images.shape
         v = h = images

@@ -8,6 +8,10 @@ Its architecture is fixed because a C++/CUDA kernel (`pixelcnn_fill`) evaluates 
 - `depth` times a `(width, width)` 1x1 layer with mask B by colour group, leaky ReLU, dropout;
 - a `(768, width)` 1x1 output with mask B (channel `c * 256 + k` belongs to colour `c`), viewed as
   logits `(B, 3, 256, H, W)`.
+
+Training runs the fast path of `inpaintzoo.zoo.density.fast`: the 5x5 layer as a channels-last convolution,
+the 1x1 layers as GEMMs over pixel rows, 16-bit dropout masks, and the 768-way output fused with its
+cross-entropy; `reference_path()` runs the original convolutional code, which the tests compare it with.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from torch import nn
 
 from inpaintzoo.errors import UsageError
 from inpaintzoo.ops.pixelcnn_fill import LEVELS, WINDOW, PixelCNNWeights, pixelcnn_fill
-from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images
+from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, subpixel_targets
+from inpaintzoo.zoo.density.fast import dropout_scale, leaky_dropout_, linear_cross_entropy, rows, use_reference
 from inpaintzoo.zoo.density.masked import MaskedConv2d
 
 
@@ -48,6 +53,46 @@ class PixelCNN(DensityModel):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if use_reference():
+            return self.reference_forward(images)
+        batch, _, height, width = images.shape
+        logits = F.linear(self.features(images), self.conv_out.masked_weight()[:, :, 0, 0], self.conv_out.bias)
+        return logits.view(batch, height, width, 3, LEVELS).permute(0, 3, 4, 1, 2)  # (B, 3, 256, H, W), a view
+
+    def nll(self, images: torch.Tensor) -> torch.Tensor:
+        """As every density model's, with the output layer fused into its cross-entropy (no logits kept)."""
+        if use_reference():
+            return super().nll(images)
+        targets = rows(subpixel_targets(images))  # (B*H*W, 3), in the features' row order
+        w_out = self.conv_out.masked_weight()[:, :, 0, 0]
+        losses = linear_cross_entropy(self.features(images), w_out, self.conv_out.bias, targets, LEVELS)
+        return losses.view(images.shape[0], -1).sum(dim=1)
+
+    def subpixel_nll(self, images: torch.Tensor) -> torch.Tensor:
+        """Per sub-pixel `(B, 3, H, W)` through `nll`'s fused output layer: what posterior-mean weighs with."""
+        if use_reference():
+            return super().subpixel_nll(images)
+        batch, _, height, width = images.shape
+        targets = rows(subpixel_targets(images))
+        w_out = self.conv_out.masked_weight()[:, :, 0, 0]
+        losses = linear_cross_entropy(self.features(images), w_out, self.conv_out.bias, targets, LEVELS)
+        return losses.view(batch, height, width, 3).permute(0, 3, 1, 2)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer as pixel rows `(B*H*W, width)`, batch-major then raster order."""
+        check_images(images)
+        last, p, slope = WINDOW - 1, self.dropout.p, self.negative_slope
+        scale = dropout_scale(p, self.training)  # folded into each layer's weights, see leaky_dropout_
+        x = F.pad(images, (last, 0, last, 0)).contiguous(memory_format=torch.channels_last)
+        h = rows(F.conv2d(x, self.conv_in.masked_weight() * scale, self.conv_in.bias * scale))
+        h = leaky_dropout_(h, slope, p, self.training)
+        for layer in self.hidden:
+            h = F.linear(h, layer.masked_weight()[:, :, 0, 0] * scale, layer.bias * scale)
+            h = leaky_dropout_(h, slope, p, self.training)
+        return h
+
+    def reference_forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The original code: masked convolutions over NCHW maps, `nn.Dropout`."""
         check_images(images)
         batch, _, height, width = images.shape
         last = WINDOW - 1

@@ -20,6 +20,7 @@ from inpaintzoo.ops.lstm_cell import lstm_cell
 from inpaintzoo.ops.pixelcnn_fill import LEVELS
 from inpaintzoo.ops.row_lstm import row_lstm
 from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels, subpixel_targets
+from inpaintzoo.zoo.density.fast import head_nll, use_reference
 from inpaintzoo.zoo.density.masked import MaskedConv2d
 
 RowState = tuple[torch.Tensor, torch.Tensor]  # h and c of one layer over one row, each (B, W, hidden)
@@ -86,6 +87,16 @@ class RowLSTM(DensityModel):
         layer when the extension is built), and the masked 1x3 input convolution and the 1x1 head are plain
         matrix products over the last dimension, with no transposed copies between them.
         """
+        x = self.rows_first_features(images)
+        for layer in self.head:
+            if isinstance(layer, MaskedConv2d):  # a 1x1 convolution is a product over channels
+                x = F.linear(x, layer.masked_weight()[:, :, 0, 0], layer.bias)
+            else:
+                x = layer(x)
+        return x.unflatten(-1, (3, LEVELS))
+
+    def rows_first_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The last layer's features `(H, B, W, hidden)`, before the head."""
         check_images(images)
         x = images.permute(2, 0, 3, 1)  # (H, B, W, 3)
         for n, (conv, state) in enumerate(zip(self.input_to_state, self.state_to_state)):
@@ -95,21 +106,23 @@ class RowLSTM(DensityModel):
             gates = F.linear(torch.cat([left, x], dim=-1), torch.cat([taps[..., 0], taps[..., 1]], dim=1), conv.bias)
             h, _ = row_lstm(gates, state.weight)
             x = h + x if n > 0 else h
-        for layer in self.head:
-            if isinstance(layer, MaskedConv2d):  # a 1x1 convolution is a product over channels
-                x = F.linear(x, layer.masked_weight()[:, :, 0, 0], layer.bias)
-            else:
-                x = layer(x)
-        return x.unflatten(-1, (3, LEVELS))
+        return x
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.rows_first_logits(images).permute(1, 3, 4, 0, 2)  # (B, 3, 256, H, W), a view
 
     def nll(self, images: torch.Tensor) -> torch.Tensor:
-        """As every density model's, with the 256 levels contiguous: one flat cross-entropy, no transposed copy."""
-        logits = self.rows_first_logits(images)
-        targets = subpixel_targets(images).permute(2, 0, 3, 1)  # (H, B, W, 3), like the logits
-        losses = F.cross_entropy(logits.reshape(-1, LEVELS), targets.reshape(-1), reduction="none")
+        """As every density model's, with the head's output layer fused into its cross-entropy (no logits kept).
+
+        The reference path: the full logits, the 256 levels contiguous, one flat cross-entropy.
+        """
+        targets = subpixel_targets(images).permute(2, 0, 3, 1)  # (H, B, W, 3), like the features
+        if use_reference():
+            logits = self.rows_first_logits(images)
+            losses = F.cross_entropy(logits.reshape(-1, LEVELS), targets.reshape(-1), reduction="none")
+        else:
+            features = self.rows_first_features(images)
+            losses = head_nll(self.head, features.reshape(-1, self.hidden), targets.reshape(-1, 3), LEVELS)
         return losses.view(targets.shape).sum(dim=(0, 2, 3))
 
     def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from inpaintzoo import Collection
+from inpaintzoo import Collection, Registry, hookimpl
 from inpaintzoo.errors import UsageError
+from inpaintzoo.pretrained import register_folder
 
 components = Collection()
 
@@ -78,4 +80,12 @@ class PatchGAN(nn.Module):
         return self.body(x * 2 - 1).mean(dim=(1, 2, 3))
 
 
-inpaintzoo_register = components.hook()
+#: the plugin's pretrained entries: NAME.json cards beside NAME.safetensors weights (package data)
+PRETRAINED = Path(__file__).parent / "pretrained"
+
+
+@hookimpl
+def inpaintzoo_register(registry: Registry) -> None:
+    """Register the components, then the pretrained entries (which build their models from those components)."""
+    components.register_into(registry)
+    register_folder(registry, PRETRAINED)

@@ -1,0 +1,368 @@
+"""Benchmark of one training step of every model the project trains, against its floor, side by side in one run.
+
+Rows: every builtin density model (its fast path and, beside it, its reference path: the original code that
+`inpaintzoo.zoo.density.fast.reference_path()` selects), the benchmark's `l2` and `gan` context encoders
+(benchmarks/bench_inpainting.py MODELS) and the defaults `strided + l2` and `resnet + vgg + wgan`. Each in fp32 and
+bf16 (torch.autocast; AMX on a Sapphire Rapids CPU), the context encoders also channels-last. Per row:
+
+- images/s of the engine's training step (`Trainer.train_step` on one batch: mask, augmentation, objective,
+  EMA), the median over the repeats with their spread (lowest and highest);
+- the FLOPs of the step's matrix products and convolutions (forward and backward, torch's FlopCounterMode) and
+  its memory traffic (the bytes every ATen op of the step reads and writes, counted once per op: an upper
+  bound, as if no operand stayed in cache);
+- its floor at that precision: the larger of the FLOPs at the GEMM rate and the traffic at the memory
+  bandwidth, both measured in the same run (a 2048^3 matmul in that dtype, a 256 MB copy), and the step's
+  ratio to it;
+- the engine's overhead against a hand-written minimal loop (same model, same batch, no logging: the
+  likelihood or the L2 reconstruction, backward, Adam) for the density models and the L2 encoders.
+
+The load average before and after each row is recorded: on a shared machine every number is a lower bound of
+what the code can do. Run with OMP_WAIT_POLICY=passive (the script re-executes itself with it).
+
+    python benchmarks/bench_training.py [--quick] [--repeats 5] [--batch 64] [--only pixelcnn,l2] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_inpainting import MODELS  # noqa: E402
+
+from inpaintzoo.config import resolve_config  # noqa: E402
+from inpaintzoo.engine.precision import autocast, cpu_features  # noqa: E402
+from inpaintzoo.engine.trainer import Trainer  # noqa: E402
+from inpaintzoo.ops.backend import backend_name  # noqa: E402
+from inpaintzoo.plugins import default_registry  # noqa: E402
+from inpaintzoo.zoo.density.fast import reference_path  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
+DENSITY = ["pixelcnn", "gated-pixelcnn", "row-lstm", "diag-bilstm", "flat-lstm"]
+CONTEXT: dict[str, list[str]] = {
+    "l2": MODELS["l2"],
+    "gan": MODELS["gan"],
+    "strided + l2": ["encoder=strided", "loss=l2"],
+    "resnet + vgg + wgan": ["encoder=resnet", "disc=vgg", "loss=wgan"],
+}
+#: rows whose minimal loop is the L2 reconstruction step (the adversarial objectives have no simple one)
+MINIMAL_L2 = {"l2", "strided + l2"}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def ensure_passive_openmp() -> None:
+    """Re-execute with OMP_WAIT_POLICY=passive (OpenMP reads it when it loads, so it cannot be set later)."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], repeats: int, device: torch.device) -> dict[str, Any]:
+    """Seconds per call: median, lowest, highest over `repeats` calls after one warm-up."""
+    fn()
+    sync(device)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        samples.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(samples), "min_s": min(samples), "max_s": max(samples), "samples_s": samples}
+
+
+def gemm_rate(dtype: torch.dtype, device: torch.device, repeats: int) -> float:
+    """FLOP/s of a 2048^3 matmul in `dtype`: the practical peak of dense math at that precision."""
+    n = 2048
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    t = timed(lambda: torch.mm(a, b, out=out), max(3, repeats), device)
+    return 2 * n**3 / t["median_s"]
+
+
+def bandwidth(device: torch.device, repeats: int) -> float:
+    """Bytes/s of a 256 MB copy (read + write counted): what an elementwise pass over memory can get."""
+    src = torch.empty(64 * 2**20, device=device).uniform_()
+    dst = torch.empty_like(src)
+    t = timed(lambda: dst.copy_(src), max(3, repeats), device)
+    return 2 * src.numel() * src.element_size() / t["median_s"]
+
+
+class TrafficCounter(TorchDispatchMode):
+    """Sums the bytes of every tensor each ATen op reads or writes (each storage once per op)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        seen: set[int] = set()
+
+        def count(x: Any) -> None:
+            if isinstance(x, torch.Tensor) and x.device.type != "meta":
+                key = x.untyped_storage().data_ptr() + x.storage_offset() * x.element_size()
+                if key not in seen:
+                    seen.add(key)
+                    self.bytes += x.numel() * x.element_size()
+            elif isinstance(x, (list, tuple)):
+                for item in x:
+                    count(item)
+
+        if func.__name__.split(".")[0] not in ("view", "_unsafe_view", "as_strided", "t", "transpose", "permute",
+                                               "expand", "slice", "select", "unsqueeze", "squeeze", "detach",
+                                               "alias", "empty", "empty_like", "empty_strided"):
+            count(args)
+            count(kwargs.values() if kwargs else [])
+            count(out)
+        return out
+
+
+def build_trainer(overrides: list[str], precision: str, channels_last: bool, batch: int, device: torch.device,
+                  out: Path) -> Trainer:
+    config = resolve_config(
+        [
+            *overrides,
+            "data=samples",
+            f"train.batch_size={batch}",
+            f"train.precision={precision}",
+            f"train.channels_last={str(channels_last).lower()}",
+            f"train.device={device.type}",
+            f"train.out={out}",
+            "train.grid_every=0",
+        ],
+        default_registry(),
+    )
+    return Trainer(config, default_registry(), progress=False)
+
+
+def minimal_step(trainer: Trainer, images: torch.Tensor, precision: str) -> Callable[[], None] | None:
+    """The hand-written loop of one step of the trainer's model: loss, backward, Adam; None for adversarial rows."""
+    model, device = trainer.model, trainer.device
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    if trainer.is_density:
+
+        def density() -> None:
+            with autocast(device, precision):
+                loss = model.nll(images).float().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return density
+    mask = trainer.mask(images.shape[0], generator=torch.Generator().manual_seed(0)).to(device)
+
+    def l2() -> None:
+        with autocast(device, precision):
+            loss = model.reconstruction_loss(model(images, mask), images, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return l2
+
+
+def count_step(step: Callable[[], None]) -> tuple[float, float]:
+    """FLOPs of the matrix products and convolutions of one step, and its memory traffic in bytes."""
+    with FlopCounterMode(display=False) as flops:
+        step()
+    with TrafficCounter() as traffic:
+        step()
+    return float(flops.get_total_flops()), float(traffic.bytes)
+
+
+def bench_row(
+    name: str,
+    overrides: list[str],
+    precision: str,
+    channels_last: bool,
+    reference: bool,
+    args: argparse.Namespace,
+    rates: dict[str, Any],
+    device: torch.device,
+    out: Path,
+) -> dict[str, Any]:
+    load_before = load_average()
+    torch.manual_seed(0)
+    trainer = build_trainer(overrides, precision, channels_last, args.batch, device, out)
+    images = torch.rand(args.batch, 3, 32, 32, device=device)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    path = reference_path(reference) if trainer.is_density else contextlib.nullcontext()
+    with path:
+        engine = timed(lambda: trainer.train_step(images), args.repeats, device)
+        minimal_fn = minimal_step(trainer, images, precision) if (trainer.is_density or name in MINIMAL_L2) else None
+        minimal = timed(minimal_fn, args.repeats, device) if minimal_fn is not None else None
+        flops, traffic = count_step(lambda: trainer.train_step(images))
+    gemm, bw = rates["gemm_flops"][precision], rates["bandwidth_bytes"]
+    floor = max(flops / gemm, traffic / bw)
+    row = {
+        "model": name,
+        "path": "reference" if reference else ("fast" if trainer.is_density else "engine"),
+        "precision": precision,
+        "channels_last": channels_last,
+        "batch": args.batch,
+        "step": engine,
+        "images_per_s": args.batch / engine["median_s"],
+        "flops": flops,
+        "traffic_bytes": traffic,
+        "floor_s": floor,
+        "floor_bound": "gemm" if flops / gemm >= traffic / bw else "memory",
+        "x_floor": engine["median_s"] / floor,
+        "minimal": minimal,
+        "engine_overhead": (engine["median_s"] / minimal["median_s"] - 1.0) if minimal else None,
+        "load_average": [load_before, load_average()],
+    }
+    print(format_row(row), flush=True)
+    return row
+
+
+HEADER = (
+    f"{'model':22}{'path':>10}{'prec':>6}{'NHWC':>5}{'img/s':>9}{'step ms':>10}{'spread ms':>16}"
+    f"{'GFLOP':>8}{'GB':>7}{'floor ms':>10}{'bound':>7}{'x floor':>8}{'overhead':>9}{'load':>12}"
+)
+
+
+def format_row(row: dict[str, Any]) -> str:
+    step = row["step"]
+    spread = f"{step['min_s'] * 1e3:.0f}-{step['max_s'] * 1e3:.0f}"
+    overhead = f"{row['engine_overhead'] * 100:+.1f}%" if row["engine_overhead"] is not None else "n/a"
+    load = f"{row['load_average'][0]:.1f}->{row['load_average'][1]:.1f}"
+    return (
+        f"{row['model']:22}{row['path']:>10}{row['precision']:>6}{'y' if row['channels_last'] else 'n':>5}"
+        f"{row['images_per_s']:9.1f}{step['median_s'] * 1e3:10.1f}{spread:>16}{row['flops'] / 1e9:8.1f}"
+        f"{row['traffic_bytes'] / 1e9:7.2f}{row['floor_s'] * 1e3:10.1f}{row['floor_bound']:>7}{row['x_floor']:8.2f}"
+        f"{overhead:>9}{load:>12}"
+    )
+
+
+def speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Fast over reference path per density model and precision: the same batch in the same run."""
+    out = {}
+    for row in rows:
+        if row["path"] != "fast":
+            continue
+        for ref in rows:
+            same = (ref["model"], ref["precision"]) == (row["model"], row["precision"])
+            if same and ref["path"] == "reference":
+                out[f"{row['model']} {row['precision']}"] = ref["step"]["median_s"] / row["step"]["median_s"]
+    return out
+
+
+def run_device(device: torch.device, args: argparse.Namespace, precisions: list[str]) -> dict[str, Any]:
+    rates = {
+        "gemm_flops": {p: gemm_rate(DTYPES[p], device, args.repeats) for p in precisions},
+        "bandwidth_bytes": bandwidth(device, args.repeats),
+    }
+    print(
+        f"\n{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}: "
+        + ", ".join(f"{p} GEMM {r / 1e9:.0f} GFLOP/s" for p, r in rates["gemm_flops"].items())
+        + f", copy bandwidth {rates['bandwidth_bytes'] / 1e9:.1f} GB/s, batch {args.batch}, "
+        f"medians of {args.repeats} steps"
+    )
+    print(HEADER)
+    rows = []
+    only = set(args.only.split(",")) if args.only else None
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        for name in DENSITY:
+            if only and name not in only:
+                continue
+            for precision in precisions:
+                for reference in (True, False):
+                    rows.append(
+                        bench_row(name, [f"density={name}"], precision, False, reference, args, rates, device,
+                                  Path(tmp))
+                    )
+        for name, overrides in CONTEXT.items():
+            if only and name not in only:
+                continue
+            for precision in precisions:
+                for channels_last in (False, True):
+                    rows.append(
+                        bench_row(name, overrides, precision, channels_last, False, args, rates, device, Path(tmp))
+                    )
+    gains = speedups(rows)
+    print("\nfast path over reference (same run): " + ", ".join(f"{k} {v:.2f}x" for k, v in gains.items()))
+    return {
+        "device": str(device),
+        "name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "rates": rates,
+        "rows": rows,
+        "speedup_fast_over_reference": gains,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run: batch 32, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per row (median, spread)")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (the CPU, and CUDA where present)")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    ensure_passive_openmp()
+    if args.quick:
+        args.repeats, args.batch = min(args.repeats, 3), min(args.batch, 32)
+    args.repeats = max(3, args.repeats)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")] if args.device in ("auto", "cpu") else []
+    if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
+        devices.append(torch.device("cuda"))
+    result: dict[str, Any] = {
+        "machine": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "threads": torch.get_num_threads(),
+            "kernels": backend_name(),
+            "cpu_features": cpu_features(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+            "load_before": [round(x, 2) for x in os.getloadavg()],
+        },
+        "quick": args.quick,
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "devices": [],
+    }
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, kernels {backend_name()}, "
+        f"CPU {', '.join(k for k, v in cpu_features().items() if v) or 'no AMX/AVX-512'}, "
+        f"load average {result['machine']['load_before']}"
+    )
+    for device in devices:
+        precisions = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
+        result["devices"].append(run_device(device, args, precisions))
+    result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"\nload average {result['machine']['load_before']} -> {result['machine']['load_after']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

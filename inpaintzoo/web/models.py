@@ -1,0 +1,106 @@
+"""The models a server offers: pretrained entries by name and local run directories, loaded once.
+
+Each is a `ServedModel` with the name the page shows, where it came from and, for density models, the
+decoding modes it can fill with. Loading happens at start-up, so a wrong `--run` or `--model` is a
+one-line error before the server listens rather than a failure on the first fill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inpaintzoo.errors import UsageError
+
+
+@dataclass
+class ServedModel:
+    """One model of the page: `name` is its key in the API, `run` the loaded `inpaintzoo.runs.Run`."""
+
+    name: str
+    source: str  # "pretrained" or "run"
+    run: Any
+    summary: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def is_density(self) -> bool:
+        return bool(self.run.is_density)
+
+    @property
+    def modes(self) -> list[str]:
+        """Decoding modes of a density model (empty for a context encoder, which has one answer)."""
+        if not self.is_density:
+            return []
+        from inpaintzoo import runs
+
+        return list(runs.DENSITY_MODES)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "density": self.is_density,
+            "modes": self.modes,
+            "image_size": int(self.run.image_size),
+            "summary": self.summary,
+            "metrics": self.metrics,
+        }
+
+    def cannot_serve(self, mask: Any, strategy: str = "crop") -> str | None:
+        """Why this model cannot fill `mask` ((H, W) bool tensor) with `strategy`, or None where it can."""
+        return self.run.serves(mask, strategy)
+
+
+def _card_fields(entry: Any) -> tuple[str, dict[str, float]]:
+    """A pretrained entry's one-line summary (with its test scores) and its numeric metrics, from its card."""
+    metrics = getattr(entry, "metrics", {}) or {}
+    return str(getattr(entry, "summary", "")), {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def load_models(
+    names: Sequence[str] = (), run_dirs: Sequence[str | Path] = (), device: str = "auto"
+) -> list[ServedModel]:
+    """Load `names` (pretrained entries; every entry when neither names nor run dirs are given) and `run_dirs`."""
+    import inpaintzoo
+    from inpaintzoo.runs import load_run
+
+    entries = {entry.name: entry for entry in inpaintzoo.list_pretrained()}
+    if not names and not run_dirs:
+        names = list(entries)
+        if not names:
+            raise UsageError("no pretrained models are installed: give --run RUN_DIR (a directory `train` wrote)")
+    served: list[ServedModel] = []
+    for name in names:
+        run = inpaintzoo.pretrained(name, device=device)
+        summary, metrics = _card_fields(entries.get(name))
+        served.append(ServedModel(name, "pretrained", run, summary, metrics))
+    taken = {m.name for m in served}
+    for path in run_dirs:
+        run = load_run(path, device=device)
+        name = base = Path(path).resolve().name
+        suffix = 2
+        while name in taken:
+            name, suffix = f"{base}-{suffix}", suffix + 1
+        taken.add(name)
+        served.append(ServedModel(name, "run", run, _run_summary(run.config)))
+    return served
+
+
+def _run_summary(config: dict[str, Any]) -> str:
+    """A few words on what a run is: its density model, or its encoder, decoder and loss, and its mask."""
+
+    def choice(group: str) -> str | None:
+        value = config.get(group)
+        if isinstance(value, dict):
+            return value.get("name")
+        return value if isinstance(value, str) else None
+
+    if config.get("task") == "density":
+        parts = [choice("density")]
+    else:
+        parts = [choice("encoder"), choice("decoder"), choice("loss")]
+    parts.append(f"mask {choice('mask')}" if choice("mask") else None)
+    return ", ".join(p for p in parts if p)
