@@ -187,10 +187,18 @@ def pick_checkpoint(trainer: Trainer, run_dir: Path) -> tuple[str, dict[str, flo
 
 
 def predict(
-    run: Run, truth: torch.Tensor, mask: torch.Tensor, mode: str | None, k: int, ess: list[torch.Tensor] | None = None
+    run: Run,
+    truth: torch.Tensor,
+    mask: torch.Tensor,
+    mode: str | None,
+    k: int,
+    ess: list[torch.Tensor] | None = None,
+    tau: float = 1.0,
 ) -> torch.Tensor:
     """The fills of `truth`, batch by batch; `ess` collects posterior-mean's effective sample sizes."""
-    kwargs = {"mode": mode, "k": k} if mode else {}
+    kwargs: dict[str, Any] = {"mode": mode, "k": k} if mode else {}
+    if mode == "posterior-mean":
+        kwargs["tau"] = tau
     parts = []
     for i in range(0, len(truth), BATCH):
         parts.append(run.inpaint(truth[i : i + BATCH], mask[i : i + BATCH], **kwargs))
@@ -212,7 +220,7 @@ def evaluate_model(
         started = time.perf_counter()
         ess: list[torch.Tensor] = []
         k = args.posterior_k if mode == "posterior-mean" else args.k
-        pred = predict(run, truth[:limit], mask[:limit], mode, k, ess)
+        pred = predict(run, truth[:limit], mask[:limit], mode, k, ess, args.posterior_tau)
         fill_ms = (time.perf_counter() - started) / limit * 1000
         row = {
             "method": label,
@@ -227,6 +235,7 @@ def evaluate_model(
             row["k"] = k
         if ess:
             row["ess"] = torch.cat(ess).mean().item()
+            row["tau"] = args.posterior_tau
         if run.is_density:
             nll = sum(run.model.nll(truth[i : i + BATCH]).sum().item() for i in range(0, limit, BATCH))
             row["test_bits_per_dim"] = nll / (limit * 3 * 32 * 32 * math.log(2))
@@ -265,7 +274,7 @@ def stored_preview(row: dict[str, Any], truth: torch.Tensor, mask: torch.Tensor,
         run = load_run(run_dir, checkpoint=row.get("checkpoint", "last"), device="cpu")
     except InpaintzooError:
         return None
-    return predict(run, truth[:BATCH], mask[:BATCH], row_mode(row), row.get("k", k))[:PREVIEW]
+    return predict(run, truth[:BATCH], mask[:BATCH], row_mode(row), row.get("k", k), tau=row.get("tau", 1.0))[:PREVIEW]
 
 
 def save_previews(path: Path, previews: dict[str, torch.Tensor], mask: torch.Tensor) -> None:
@@ -367,6 +376,7 @@ def main() -> None:
     parser.add_argument("--density-limit", type=int, default=1000, help="test images for density-model rows")
     parser.add_argument("--k", type=int, default=4, help="candidates for best-of-k")
     parser.add_argument("--posterior-k", type=int, default=16, help="samples for posterior-mean")
+    parser.add_argument("--posterior-tau", type=float, default=1.0, help="posterior-mean's weight exponent")
     parser.add_argument("--runs", type=Path, default=Path("runs/bench"), help="where the trained runs go")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true", help="replace these models' rows in the existing JSON")

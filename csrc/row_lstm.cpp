@@ -26,6 +26,9 @@
 #include <optional>
 #include <tuple>
 
+#include <c10/core/DispatchKeySet.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
 #include "autograd_call.h"
 #include "lstm_cell_cpu.h"
 
@@ -196,7 +199,12 @@ at::Tensor cell_backward_into(const at::Tensor& dh, const at::Tensor& dc, const 
 }
 
 // h, c and the full gate pre-activations of every row (what the backward needs).
+// The recurrence computes in its inputs' dtype (float32/float64): under torch.autocast (which a training step's
+// backward may also run in) its state GEMMs must not be cast to bf16 behind its back.
+using NoAutocast = c10::impl::ExcludeDispatchKeyGuard;
+
 Triple row_lstm_train(const at::Tensor& input_gates, const at::Tensor& w_state) {
+  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
   const int64_t hidden = check_row_lstm_args(input_gates, w_state, "inpaintzoo::row_lstm");
   const int64_t rows = input_gates.size(0), batch = input_gates.size(1), width = input_gates.size(2);
   const at::Tensor input = input_gates.contiguous();
@@ -231,6 +239,7 @@ Pair row_lstm_forward(const at::Tensor& input_gates, const at::Tensor& w_state) 
 Pair row_lstm_backward(const at::Tensor& grad_h_in, const std::optional<at::Tensor>& grad_c_in,
                        const at::Tensor& gates_in, const at::Tensor& h_in, const at::Tensor& c_in,
                        const at::Tensor& w_state) {
+  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
   const int64_t hidden = check_row_lstm_args(gates_in, w_state, "inpaintzoo::row_lstm_backward");
   const at::Tensor gates = gates_in.contiguous(), h = h_in.contiguous(), c = c_in.contiguous();
   const bool has_grad_c = grad_c_in.has_value() && grad_c_in->defined();

@@ -410,6 +410,7 @@ def export(
     command: str | None = None,
     progress: bool = False,
     limit: int = 0,
+    checkpoint: str = "best",
 ) -> tuple[Path, Path]:
     """Write `out/NAME.safetensors` and `out/NAME.json` from a run directory; returns both paths.
 
@@ -423,7 +424,7 @@ def export(
 
     registry = registry or _default_registry()
     check_name(name)
-    run = load_run(run_dir, registry=registry, device="cpu")
+    run = load_run(run_dir, checkpoint=checkpoint, registry=registry, device="cpu")
     arch = architecture_of(run.config)
     if name.split(".", 1)[0] != arch:
         raise UsageError(

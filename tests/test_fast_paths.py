@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaintzoo.ops.backend import backend_name
-from inpaintzoo.zoo.density import GatedPixelCNN, PixelCNN, RowLSTM
+from inpaintzoo.zoo.density import DiagonalBiLSTM, GatedPixelCNN, PixelCNN, RowLSTM
 from inpaintzoo.zoo.density.fast import (
     MASK_BITS,
     dropout_draws,
@@ -27,6 +27,7 @@ MODELS = {
     "pixelcnn": lambda: PixelCNN(8, width=12, depth=2),
     "gated-pixelcnn": lambda: GatedPixelCNN(8, width=6, layers=2),
     "row-lstm": lambda: RowLSTM(8, hidden=6, layers=2),
+    "diag-bilstm": lambda: DiagonalBiLSTM(8, hidden=6, layers=2),
 }
 needs_extension = pytest.mark.skipif(backend_name() != "extension", reason="the compiled extension is not built")
 

@@ -392,12 +392,16 @@ def test_cli_inpaint_run_dir_still_works(capsys, zoo: dict[str, Path], tmp_path:
     assert (tmp_path / "o" / "p.png").is_file()
 
 
-def test_cli_eval_model_and_export(capsys, cli_sees_zoo, zoo: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "ev"
-    code, _, err = cli(capsys, "eval", "--model", "cnn.centre", "--limit", str(LIMIT), "--out", str(out))
+def test_cli_eval_model_and_export(capsys, cli_sees_zoo, zoo: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, "eval", "--model", "cnn.centre", "--limit", str(LIMIT))
     assert code == 0, err
     card = json.loads((zoo["folder"] / "cnn.centre.json").read_text())["card"]
-    assert json.loads(out.with_suffix(".json").read_text())["hole_mse"] == pytest.approx(card["metrics"]["hole_mse"])
+    record = json.loads((tmp_path / "eval-test-cnn-centre.json").read_text())
+    assert record["run"] == "cnn.centre" and record["hole_mse"] == pytest.approx(card["metrics"]["hole_mse"])
+    assert (tmp_path / "eval-test-cnn-centre.png").is_file()
+    code, _, err = cli(capsys, "eval", str(zoo["centre"]), "--model", "cnn.centre")
+    assert code == 2 and "not both" in err
     code, _, err = cli(capsys, "export", str(zoo["centre"]), "cnn.cli", "--out", str(tmp_path / "e"), "--no-half")
     assert code == 0, err
     assert (tmp_path / "e" / "cnn.cli.safetensors").is_file()

@@ -29,11 +29,23 @@ def lstm_cell_reference(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torc
     return h, c
 
 
+REDUCED = (torch.bfloat16, torch.float16)
+
+
+def upcast(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors in float32 when any is bf16/fp16 (and the others float32 or reduced), else unchanged."""
+    if any(t.dtype in REDUCED for t in tensors):
+        return tuple(t.float() for t in tensors)
+    return tensors
+
+
 def lstm_cell(gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """`(h, c)` from gate pre-activations `[i, f, g, o]`: the compiled op when built, else the reference.
 
     The op takes any strides (it makes what it needs contiguous itself) and its autograd is C++, so this adds
-    nothing per call but the backend look-up."""
+    nothing per call but the backend look-up. Reduced-precision inputs (gates from a bf16 GEMM under autocast)
+    run the cell in float32: the cell state is an accumulator, and the kernels are float32/float64."""
+    gates, c_prev = upcast(gates, c_prev)
     op = extension_op("lstm_cell")
     if op is None:
         return lstm_cell_reference(gates, c_prev)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaintzoo.ops.backend import extension_op
-from inpaintzoo.ops.lstm_cell import lstm_cell_reference
+from inpaintzoo.ops.lstm_cell import lstm_cell_reference, upcast
 
 
 def row_lstm_reference(input_gates: torch.Tensor, w_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,9 +43,37 @@ def row_lstm_reference(input_gates: torch.Tensor, w_state: torch.Tensor) -> tupl
 
 
 def row_lstm(input_gates: torch.Tensor, w_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(h, c)` of every row (see the module docstring): the compiled op when built, else the reference."""
+    """`(h, c)` of every row (see the module docstring): the compiled op when built, else the reference.
+
+    Reduced-precision gates (a bf16 GEMM under autocast) run the recurrence in float32, as `lstm_cell` does."""
+    input_gates, w_state = upcast(input_gates, w_state)
     op = extension_op("row_lstm")
     if op is None:
         return row_lstm_reference(input_gates, w_state)
+    if torch.is_autocast_enabled(input_gates.device.type):
+        return _RowLSTMNoAutocast.apply(input_gates, w_state)
     h, c = op.default(input_gates, w_state)
     return h, c
+
+
+class _RowLSTMNoAutocast(torch.autograd.Function):
+    """The compiled recurrence with autocast off in its forward and backward: under `torch.autocast` (where a
+    training step may also run its backward) the state GEMMs inside the op would otherwise be cast to bf16."""
+
+    @staticmethod
+    def forward(ctx, input_gates, w_state):  # type: ignore[override]
+        with torch.autocast(input_gates.device.type, enabled=False):
+            h, c, gates = torch.ops.inpaintzoo.row_lstm_train(input_gates, w_state)
+        ctx.save_for_backward(gates, h, c, w_state)
+        ctx.set_materialize_grads(False)
+        return h, c
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):  # type: ignore[override]
+        gates, h, c, w_state = ctx.saved_tensors
+        if grad_h is None and grad_c is None:
+            return None, None
+        grad_h = torch.zeros_like(h) if grad_h is None else grad_h.float()
+        grad_c = None if grad_c is None else grad_c.float()
+        with torch.autocast(h.device.type, enabled=False):
+            return torch.ops.inpaintzoo.row_lstm_backward(grad_h, grad_c, gates, h, c, w_state)

@@ -236,7 +236,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             s = first.float()
             return (grad_h.to(h.dtype) * s.to(grad_h.dtype), (grad_w * s).to(weight.dtype),
                     (grad_b * s).to(bias.dtype), None, None, None, None, None)
-        return _weighted_backward(h, weight, bias, targets, grad_losses, levels, chunk, dtype)
+        with torch.autocast(h.device.type, enabled=False):  # a backward run under autocast: keep `dtype`
+            return _weighted_backward(h, weight, bias, targets, grad_losses, levels, chunk, dtype)
 
 
 def _chunk_xent(logits: torch.Tensor, targets: torch.Tensor, levels: int, with_grad: bool) -> torch.Tensor:
