@@ -16,8 +16,9 @@ bf16 (torch.autocast; AMX on a Sapphire Rapids CPU), the context encoders also c
 - the engine's overhead against a hand-written minimal loop (same model, same batch, no logging: the
   likelihood or the L2 reconstruction, backward, Adam) for the density models and the L2 encoders.
 
-The load average before and after each row is recorded: on a shared machine every number is a lower bound of
-what the code can do. Run with OMP_WAIT_POLICY=passive (the script re-executes itself with it).
+The load average before and after each row is recorded: on a shared machine every wall-clock number is a lower
+bound of what the code can do; the `cpu ms` column (the process's CPU time per step) is the step's own cost
+whatever the load, with `--threads 1`. Run with OMP_WAIT_POLICY=passive (the script re-executes itself with it).
 
     python benchmarks/bench_training.py [--quick] [--repeats 5] [--batch 64] [--only pixelcnn,l2] [--device cpu]
 """
@@ -81,16 +82,26 @@ def sync(device: torch.device) -> None:
 
 
 def timed(fn: Callable[[], Any], repeats: int, device: torch.device) -> dict[str, Any]:
-    """Seconds per call: median, lowest, highest over `repeats` calls after one warm-up."""
+    """Seconds per call: median, lowest, highest over `repeats` calls after one warm-up; beside the wall time,
+    the process's CPU time (on a machine shared with other jobs it counts only the cycles this process got:
+    with --threads 1 it is the step's own cost, whatever the load)."""
     fn()
     sync(device)
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         sync(device)
         samples.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(samples), "min_s": min(samples), "max_s": max(samples), "samples_s": samples}
+        cpu.append(time.process_time() - start_cpu)
+    return {
+        "median_s": statistics.median(samples),
+        "min_s": min(samples),
+        "max_s": max(samples),
+        "samples_s": samples,
+        "cpu_median_s": statistics.median(cpu),
+        "cpu_samples_s": cpu,
+    }
 
 
 def gemm_rate(dtype: torch.dtype, device: torch.device, repeats: int) -> float:
@@ -187,9 +198,7 @@ def minimal_step(trainer: Trainer, images: torch.Tensor, precision: str) -> Call
 
 def count_step(step: Callable[[], None]) -> tuple[float, float]:
     """FLOPs of the matrix products and convolutions of one step, and its memory traffic in bytes."""
-    with FlopCounterMode(display=False) as flops:
-        step()
-    with TrafficCounter() as traffic:
+    with FlopCounterMode(display=False) as flops, TrafficCounter() as traffic:
         step()
     return float(flops.get_total_flops()), float(traffic.bytes)
 
@@ -232,6 +241,7 @@ def bench_row(
         "floor_s": floor,
         "floor_bound": "gemm" if flops / gemm >= traffic / bw else "memory",
         "x_floor": engine["median_s"] / floor,
+        "x_floor_cpu": engine["cpu_median_s"] / floor,
         "minimal": minimal,
         "engine_overhead": (engine["median_s"] / minimal["median_s"] - 1.0) if minimal else None,
         "load_average": [load_before, load_average()],
@@ -241,7 +251,7 @@ def bench_row(
 
 
 HEADER = (
-    f"{'model':22}{'path':>10}{'prec':>6}{'NHWC':>5}{'img/s':>9}{'step ms':>10}{'spread ms':>16}"
+    f"{'model':22}{'path':>10}{'prec':>6}{'NHWC':>5}{'img/s':>9}{'step ms':>10}{'spread ms':>16}{'cpu ms':>9}"
     f"{'GFLOP':>8}{'GB':>7}{'floor ms':>10}{'bound':>7}{'x floor':>8}{'overhead':>9}{'load':>12}"
 )
 
@@ -253,7 +263,8 @@ def format_row(row: dict[str, Any]) -> str:
     load = f"{row['load_average'][0]:.1f}->{row['load_average'][1]:.1f}"
     return (
         f"{row['model']:22}{row['path']:>10}{row['precision']:>6}{'y' if row['channels_last'] else 'n':>5}"
-        f"{row['images_per_s']:9.1f}{step['median_s'] * 1e3:10.1f}{spread:>16}{row['flops'] / 1e9:8.1f}"
+        f"{row['images_per_s']:9.1f}{step['median_s'] * 1e3:10.1f}{spread:>16}{step['cpu_median_s'] * 1e3:9.1f}"
+        f"{row['flops'] / 1e9:8.1f}"
         f"{row['traffic_bytes'] / 1e9:7.2f}{row['floor_s'] * 1e3:10.1f}{row['floor_bound']:>7}{row['x_floor']:8.2f}"
         f"{overhead:>9}{load:>12}"
     )
@@ -269,6 +280,9 @@ def speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
             same = (ref["model"], ref["precision"]) == (row["model"], row["precision"])
             if same and ref["path"] == "reference":
                 out[f"{row['model']} {row['precision']}"] = ref["step"]["median_s"] / row["step"]["median_s"]
+                out[f"{row['model']} {row['precision']} (CPU time)"] = (
+                    ref["step"]["cpu_median_s"] / row["step"]["cpu_median_s"]
+                )
     return out
 
 
@@ -317,7 +331,7 @@ def run_device(device: torch.device, args: argparse.Namespace, precisions: list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short run: batch 32, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="a short run: batch 16, 3 repeats")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per row (median, spread)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
@@ -327,7 +341,7 @@ def main() -> None:
     args = parser.parse_args()
     ensure_passive_openmp()
     if args.quick:
-        args.repeats, args.batch = min(args.repeats, 3), min(args.batch, 32)
+        args.repeats, args.batch = min(args.repeats, 3), min(args.batch, 16)
     args.repeats = max(3, args.repeats)
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -230,6 +230,9 @@ def train(
         check_plugins(base, registry)
     config = resolve_config(list(overrides), registry, base=base)
     if print_config:
+        from inpaintzoo.engine.preflight import check_config
+
+        check_config(config, registry, new_run=resume is None)  # as `inpaintzoo config` and training check it
         print_config_json(config)
         return
     trainer = Trainer(config, registry, run_dir=resume, progress=progress)

@@ -273,6 +273,8 @@ def _numbers(config: Mapping[str, Any]) -> Iterable[tuple[str, float]]:
 
 
 def _describe_range(low: float | None, high: float | None, low_ok: bool, high_ok: bool) -> str:
+    if high is None and low == 0:
+        return "0 or more" if low_ok else "positive"
     if high is None:
         return f"at least {low}" if low_ok else f"above {low}"
     return f"in {'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"

@@ -223,8 +223,14 @@ def download(url: str, sha256: str, target: Path, progress: bool = True) -> Path
     """
     from inpaintzoo.engine.progress import Progress
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise DataError(
+            f"cannot write to the weights cache {target.parent} ({exc.strerror or exc}); set {CACHE_ENV} to a "
+            "writable folder"
+        ) from None
     try:
         digest = hashlib.sha256()
         try:
@@ -279,7 +285,8 @@ def weights_path(entry: PretrainedEntry, progress: bool = True) -> Path:
         extra = {"revision": w.revision} if w.revision else {}
         path = Path(hf_hub_download(repo_id=w.hf_hub_id, filename=w.filename or f"{entry.name}.safetensors", **extra))
     except Exception as exc:  # the hub raises its own error types (offline, missing repo, ...)
-        raise DataError(f"{what}: cannot fetch {w.hf_hub_id}/{w.filename} from the Hugging Face Hub ({exc})") from None
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{what}: cannot fetch {w.hf_hub_id}/{w.filename} from the Hugging Face Hub ({why})") from None
     return verify(path, w.sha256, what)
 
 

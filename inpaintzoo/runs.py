@@ -95,7 +95,12 @@ class Run:
         if images.ndim != 4 or images.shape[1] != 3:
             raise DataError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
         check_image_size(*images.shape[-2:])
-        if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:]:
+        if (
+            mask.ndim != 4
+            or mask.shape[1] != 1
+            or mask.shape[-2:] != images.shape[-2:]
+            or mask.shape[0] not in (1, images.shape[0])
+        ):
             raise DataError(
                 f"mask must be (B, 1, H, W) matching the images {tuple(images.shape)}, got {tuple(mask.shape)}"
             )
@@ -141,7 +146,8 @@ class Run:
             mask = self.mask(images.shape[0], generator=torch.Generator().manual_seed(seed))
         mask = mask.to(self.device, torch.bool)
         self.check_inputs(images, mask)
-        reason = self.serves(mask, strategy)
+        mask = mask.expand(images.shape[0], -1, -1, -1)  # one mask for the whole batch, or one each
+        reason = self.serves(mask[:1] if mask.stride(0) == 0 else mask, strategy)
         if reason is not None:
             raise DataError(reason)
         if self.is_density:
@@ -220,7 +226,7 @@ def alternatives(registry: Registry) -> str:
     names = [c.name for c in registry.list("pretrained") if getattr(c.factory, "box", ()) is None]
     if names:
         return f"use a model trained on free-form masks: --model {' or --model '.join(names)}"
-    return "train one on free-form masks (mask=brush or mask=rectangles), or use --strategy with a --box hole"
+    return "no pretrained entry for free-form masks is installed: train one with mask=freeform (or brush) and export it"
 
 
 class CheckpointFallbackWarning(UserWarning):

@@ -529,7 +529,9 @@ OVERRIDE = st.one_of(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(overrides=st.lists(OVERRIDE, max_size=5))
-def test_random_override_strings_raise_only_one_line_usage_errors(tmp_path_factory: pytest.TempPathFactory, overrides):  # noqa: ANN001
+def test_random_override_strings_raise_only_one_line_usage_errors(
+    tmp_path_factory: pytest.TempPathFactory, overrides: list[str]
+) -> None:
     """The config grammar, property-based: whatever the overrides, a config or one UsageError line."""
     from inpaintzoo.config import resolve_config
     from inpaintzoo.engine.preflight import check_config

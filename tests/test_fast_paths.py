@@ -94,6 +94,17 @@ def test_fast_nll_and_gradients_equal_the_reference(name):
     assert_grads_close(fast_grads, ref_grads, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn"])
+def test_fused_subpixel_nll_equals_the_reference(name):
+    net, x = model(name), images()
+    with torch.no_grad():
+        with reference_path():
+            ref = net.subpixel_nll(x)
+        fast = net.subpixel_nll(x)
+    assert fast.shape == ref.shape == (3, 3, 8, 8)
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_fast_logits_equal_the_reference(name):
     net, x = model(name), images()

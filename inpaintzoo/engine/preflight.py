@@ -98,14 +98,14 @@ def activation_bytes_per_image(models: Models, config: dict[str, Any], registry:
     model = models.model
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
+    images = torch.zeros(2, 3, size, size, device="meta")  # two: batch norm refuses one
     try:
-        images = torch.zeros(2, 3, size, size, device="meta")  # two: batch norm refuses one
         model.train()
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # the run's random streams stay untouched
             if config["task"] == "density":
                 model.nll(images)
             else:
-                mask = build_mask(config, registry)(2).to("meta")
+                mask = build_mask(config, registry)(2, generator=torch.Generator().manual_seed(0)).to("meta")
                 model(images, mask)
     except Exception:  # noqa: BLE001 - a model the meta device cannot run: no estimate
         return None

@@ -113,6 +113,10 @@ def record_data_source(config: dict[str, Any], dataset: Any) -> None:
         data["root"] = str(Path(source).expanduser().resolve())
 
 
+def without_root(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if section is None else {k: v for k, v in section.items() if k != "root"}
+
+
 def to_float(images_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images_u8.to(device, non_blocking=True).float().div_(255.0)
 
@@ -341,7 +345,10 @@ class Trainer:
 
     def resume(self) -> None:
         state = load_checkpoint(self.ckpt_dir / "last.pt")
-        changed = [k for k in self.config if k != "train" and state["config"].get(k) != self.config[k]]
+        # data.root may move (a copy elsewhere; runs from before it was recorded hold "")
+        saved = {**state["config"], "data": without_root(state["config"].get("data"))}
+        current = {**self.config, "data": without_root(self.config.get("data"))}
+        changed = [k for k in current if k != "train" and saved.get(k) != current[k]]
         if changed:
             raise RunDirError(
                 f"the checkpoint in {self.run_dir} was written with another {changed[0]} config; "

@@ -76,9 +76,18 @@ def serve(
     echo: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
 ) -> None:
-    """Serve `models` on host:port until interrupted; prints the URL once the socket listens."""
+    """Serve `models` on host:port until interrupted; prints the URL once the socket listens.
+
+    Each of the `workers` fills that run at once gets its share of the cores as torch threads: more would
+    oversubscribe the CPU, which slows small convolutions tenfold or worse on a busy machine.
+    """
     require_web()
+    import os
+
+    import torch
     import uvicorn
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
 
     app = create_app(models, limits, workers)
     sock = bind(host, port)
@@ -86,6 +95,7 @@ def serve(
     if not is_loopback(host):
         warn(f"serving on {host}, not loopback: anyone who can reach this machine can use the models")
     shown = f"[{host}]" if ":" in host else host
-    echo(f"inpaintzoo serve: http://{shown}:{bound}/ ({len(models)} models; Ctrl-C stops)")
+    count = f"{len(models)} model" + ("s" if len(models) != 1 else "")
+    echo(f"inpaintzoo serve: http://{shown}:{bound}/ ({count}; Ctrl-C stops)")
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])

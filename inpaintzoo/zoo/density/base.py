@@ -195,6 +195,8 @@ class DensityModel(nn.Module):
         all (`ess` near 1); two knobs trade that variance for bias: `tau` raises the weights to a power
         (1: exact, 0: the plain average of the samples) and `window` counts only the hole's rows and
         `window` rows below it (None: every later sub-pixel), where the fill's influence is strongest.
+        (Measured on a briefly trained pixelcnn, CIFAR-10's centre hole: log weights spread by ~16 nats,
+        ESS ~1.6 of 16 or 64 at tau = 1; tau = 0.1 gave the lowest hole MSE, below the `mean` mode's.)
         The mean is not rounded to the 1/255 grid (the unrounded one has the lower expected L2).
         """
         holes = self._check_fill(images, mask, "posterior-mean", temperature, k, method)

@@ -125,6 +125,14 @@ class GatedPixelCNN(DensityModel):
         losses = head_nll(self.head, self.features(images), rows(subpixel_targets(images)), LEVELS)
         return losses.view(images.shape[0], -1).sum(dim=1)
 
+    def subpixel_nll(self, images: torch.Tensor) -> torch.Tensor:
+        """Each sub-pixel's nll `(B, 3, H, W)` through the fused head (what posterior-mean weighs samples with)."""
+        if use_reference():
+            return super().subpixel_nll(images)
+        batch, _, height, width = images.shape
+        losses = head_nll(self.head, self.features(images), rows(subpixel_targets(images)), LEVELS)
+        return losses.view(batch, height, width, 3).permute(0, 3, 1, 2)
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The horizontal stack's output as pixel rows `(B*H*W, width)`, batch-major then raster order."""
         check_images(images)
