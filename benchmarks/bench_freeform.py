@@ -60,7 +60,8 @@ def main() -> None:
     if find_cifar10_root() is None:
         raise SystemExit("CIFAR-10 not found: set INPAINTZOO_DATA to a cifar-10-batches-py folder")
     truth = cifar10("test").images[: args.test_limit].float() / 255
-    models = [(m, load_model(m, "model")) for m in args.model] + [(Path(r).name, load_model(r, "run")) for r in args.run]
+    models = [(m, load_model(m, "model")) for m in args.model]
+    models += [(Path(r).name, load_model(r, "run")) for r in args.run]
     rows: list[dict[str, Any]] = []
     console = Console(width=None if sys.stdout.isatty() else 160)
     for family, generator in MASKS.items():

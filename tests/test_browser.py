@@ -47,6 +47,10 @@ BROWSER_FLAGS = (
 )
 TINY_CE = ["encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8", "mask=brush"]
 TINY_DENSITY = ["density=pixelcnn", "density.width=12", "density.depth=1"]
+# the pretrained free-form model (any mask) where the zoo ships it, else a tiny density run
+PRETRAINED = "unet.freeform"
+HAS_PRETRAINED = any(entry.name == PRETRAINED for entry in inpaintzoo.list_pretrained())
+CHOSEN = ("brush-encoder", PRETRAINED if HAS_PRETRAINED else "pixelcnn")
 
 
 class Screenshots:
@@ -77,6 +81,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     command = [sys.executable, "-m", "inpaintzoo", "serve", "--port", "0", "--device", "cpu"]
     for run in runs:
         command += ["--run", str(run)]
+    if HAS_PRETRAINED:
+        command += ["--model", PRETRAINED]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     first: list[str] = []
@@ -126,7 +132,7 @@ def test_paint_a_stroke_and_compare_two_models(server: str, browser: object, tmp
     height, width = original.shape[:2]
 
     driver.get(server + "/")
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#models input[type=checkbox]")) == 2)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#models input[type=checkbox]")) == 2 + HAS_PRETRAINED)
     shot("loaded")
 
     not_an_image = tmp_path / "notes.png"
@@ -146,12 +152,10 @@ def test_paint_a_stroke_and_compare_two_models(server: str, browser: object, tmp
     shot("stroke")
 
     boxes = driver.find_elements(By.CSS_SELECTOR, "#models input[type=checkbox]")
-    for box in boxes:  # select the two models explicitly, whatever the page preselected
-        if box.is_selected():
+    for box in boxes:  # select the two models, whatever the page preselected
+        if box.is_selected() != (box.get_attribute("value") in CHOSEN):
             box.click()
-    for box in boxes:
-        box.click()
-    assert all(box.is_selected() for box in boxes)
+    assert sorted(box.get_attribute("value") for box in boxes if box.is_selected()) == sorted(CHOSEN)
     shot("models")
 
     driver.find_element(By.ID, "fill").click()
@@ -164,7 +168,7 @@ def test_paint_a_stroke_and_compare_two_models(server: str, browser: object, tmp
     shot("results")
 
     cards = driver.find_elements(By.CSS_SELECTOR, "#results .result")
-    assert {card.get_attribute("data-model") for card in cards} == {"brush-encoder", "pixelcnn"}
+    assert sorted(card.get_attribute("data-model") for card in cards) == sorted(CHOSEN)
     urls = [img.get_attribute("src") for img in driver.find_elements(By.CSS_SELECTOR, "#results img")]
     mask = fetch(urls[0].rsplit("/results/", 1)[0] + "/mask.png")[..., 0] > 127
     assert 0 < mask.sum() < mask.size  # the stroke reached the server as a hole

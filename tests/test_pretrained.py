@@ -419,8 +419,6 @@ def test_cli_eval_model_and_export(capsys, cli_sees_zoo, zoo: dict[str, Path], t
 
 def test_builtin_free_form_model_beats_the_mean_colour_fill() -> None:
     registry = load_registry()
-    if ("pretrained", "unet.freeform") not in registry:
-        pytest.skip("the builtin unet.freeform entry is not in inpaintzoo/zoo/pretrained yet")
     run = P.load_pretrained("unet.freeform", device="cpu", registry=registry)
     image, hole = photo((256, 256)), stroke(256, 256)
     out = inpaint_photo(run, image, hole)
