@@ -147,7 +147,7 @@ def maem(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float:
     return hits / pixels if pixels else float("nan")
 
 
-def _hole_gradient_energy(images: torch.Tensor, mask: torch.Tensor) -> float:
+def hole_gradient_energy(images: torch.Tensor, mask: torch.Tensor) -> float:
     """Sum of squared differences between horizontally and vertically adjacent pixels that both lie in the hole."""
     x = images.double()
     across = (x[..., :, 1:] - x[..., :, :-1]).pow(2) * (mask[..., :, 1:] & mask[..., :, :-1])
@@ -164,8 +164,8 @@ def sharpness(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> fl
     the error metrics, not a quality score: a sharper fill usually has a higher MSE.
     """
     _check(pred, truth, mask)
-    reference = _hole_gradient_energy(truth, mask)
-    return _hole_gradient_energy(pred, mask) / reference if reference else float("nan")
+    reference = hole_gradient_energy(truth, mask)
+    return hole_gradient_energy(pred, mask) / reference if reference else float("nan")
 
 
 class MetricAccumulator:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inpaintzoo.engine.checkpoint import current_umask
 from inpaintzoo.errors import DataError, RunDirError, UsageError
 
 if TYPE_CHECKING:
@@ -401,6 +402,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~current_umask())  # the user's umask, not mkstemp's private 0600: it may be shipped
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

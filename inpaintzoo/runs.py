@@ -17,7 +17,7 @@ from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state
 from inpaintzoo.engine.precision import autocast
 from inpaintzoo.engine.progress import Progress
 from inpaintzoo.errors import DataError, RunDirError, UsageError
-from inpaintzoo.metrics import MetricAccumulator
+from inpaintzoo.metrics import MetricAccumulator, hole_gradient_energy
 from inpaintzoo.photos import Geometry, check_image_size, check_strategy, fill_images, serves
 from inpaintzoo.registry import Registry
 
@@ -196,6 +196,7 @@ class Run:
         preview: list[torch.Tensor] = []
         ess: list[torch.Tensor] = []  # posterior-mean: the effective sample size of each image
         nll = 0.0
+        energy = [0.0, 0.0]  # gradient energy in the hole: fills, truth (their ratio is `sharpness`)
         with Progress(enabled=progress) as bar:
             task = bar.task(f"eval {split}", total=len(images))
             for i in range(0, len(images), batch_size):
@@ -203,6 +204,8 @@ class Run:
                 mask = self.mask(x.shape[0], generator=g).to(self.device)
                 pred = self.inpaint(x, mask, **inpaint_args)
                 acc.update(pred, x, mask)
+                energy[0] += hole_gradient_energy(pred, mask)
+                energy[1] += hole_gradient_energy(x, mask)
                 if self.is_density:
                     if getattr(self.model, "last_ess", None) is not None:
                         ess.append(self.model.last_ess.cpu())
@@ -212,6 +215,7 @@ class Run:
                     preview.mask = mask.cpu()
                 bar.advance(task, by=x.shape[0])
         metrics = acc.compute()
+        metrics["sharpness"] = energy[0] / energy[1] if energy[1] else math.nan
         if self.is_density:
             metrics["bits_per_dim"] = nll / (len(images) * images[0].numel() * math.log(2))
         if ess:

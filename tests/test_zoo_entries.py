@@ -17,7 +17,7 @@ from inpaintzoo.pretrained import sha256_file
 
 ZOO = Path(inpaintzoo.__file__).parent / "zoo" / "pretrained"
 SAMPLES = Path(inpaintzoo.__file__).parent / "data" / "samples"
-BUILTIN = {"unet.l2", "unet.freeform"}
+BUILTIN = {"unet.l2", "unet.gan", "unet.freeform"}
 SIZE_LIMIT = 16 * 2**20  # every builtin entry's weights together
 
 
