@@ -76,7 +76,7 @@ def test_free_form_entry_fills_a_brush_stroke_on_a_photo_from_the_command_line(t
 def test_free_form_entry_fills_a_photo_through_the_python_api() -> None:
     image, hole = photo_256(), brush_stroke()
     run = inpaintzoo.pretrained("unet.freeform", device="cpu")
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    x = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255
     filled = run.inpaint(x, torch.from_numpy(hole)[None, None])
     out = (filled[0].permute(1, 2, 0) * 255).round().byte().numpy()
     assert out.shape == (256, 256, 3) and np.array_equal(out[~hole], image[~hole])
