@@ -43,7 +43,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inpainting import MODELS  # noqa: E402
+from bench_inpainting import (
+    MODELS,  # noqa: E402
+    ensure_passive_openmp,
+    load_average,
+)
 
 from inpaintzoo.config import resolve_config  # noqa: E402
 from inpaintzoo.engine.precision import autocast, cpu_features  # noqa: E402
@@ -63,17 +67,6 @@ CONTEXT: dict[str, list[str]] = {
 #: rows whose minimal loop is the L2 reconstruction step (the adversarial objectives have no simple one)
 MINIMAL_L2 = {"l2", "strided + l2"}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def ensure_passive_openmp() -> None:
-    """Re-execute with OMP_WAIT_POLICY=passive (OpenMP reads it when it loads, so it cannot be set later)."""
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "passive"
-        os.execv(sys.executable, [sys.executable, *sys.argv])
-
-
-def load_average() -> float:
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
 
 
 def sync(device: torch.device) -> None:

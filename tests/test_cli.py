@@ -7,16 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import TINY_MODEL
+from helpers import run_cli as run
 from PIL import Image
 
-from inpaintzoo.cli import main
-
 TINY = [
-    "data=samples",
-    "encoder=cnn",
-    "encoder.width=8",
-    "encoder.bottleneck=16",
-    "decoder.width=8",
+    *TINY_MODEL,
     "train.epochs=1",
     "train.limit=96",
     "train.batch_size=32",
@@ -24,14 +20,6 @@ TINY = [
 ]
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code: int, err: str, fragment: str) -> None:

@@ -6,17 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import TINY_MODEL
+from helpers import run_cli as run
 
-from inpaintzoo.cli import main
 from inpaintzoo.errors import RunDirError, UsageError
 from inpaintzoo.sweep import combinations, expand, plan, split_choices
 
 TINY = [
-    "data=samples",
-    "encoder=cnn",
-    "encoder.width=8",
-    "encoder.bottleneck=16",
-    "decoder.width=8",
+    *TINY_MODEL,
     "train.epochs=1",
     "train.limit=48",
     "train.batch_size=16",
@@ -25,14 +22,6 @@ TINY = [
 ]
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import TINY_MODEL
 
 from inpaintzoo.config import resolve_config
 from inpaintzoo.engine.trainer import Trainer, train
 
 TINY = [
-    "data=samples",
-    "encoder=cnn",
-    "encoder.width=8",
-    "encoder.bottleneck=16",
-    "decoder.width=8",
+    *TINY_MODEL,
     "train.epochs=2",
     "train.limit=64",
     "train.batch_size=16",
