@@ -112,13 +112,14 @@ def cli(ctx: click.Context, disabled: tuple[str, ...]) -> None:
 
     \b
     Typical use:
+      inpaintzoo models                    pretrained models and their test metrics
+      inpaintzoo inpaint photo.png --mask stroke.png --model unet.freeform --compare
+      inpaintzoo serve                     a web page: paint a hole, compare models side by side
       inpaintzoo list                      every component, with its parameters
       inpaintzoo train data=samples train.epochs=2
-      inpaintzoo train encoder=resnet disc=vgg loss=wgan data=cifar10
+      inpaintzoo train -m encoder=strided,resnet train.lr=1e-3,3e-4 data=cifar10
       inpaintzoo eval runs/<run>           metrics on the test split + a PNG grid
-      inpaintzoo inpaint runs/<run> photo.png --box 12,12,8,8
-      inpaintzoo models                    pretrained models and their metrics
-      inpaintzoo inpaint photo.png --mask stroke.png --model unet.freeform
+      inpaintzoo export runs/<run> unet.mine --score
     """
     ctx.ensure_object(dict)
     ctx.obj["disabled"] = disabled

@@ -548,3 +548,44 @@ def test_random_override_strings_raise_only_one_line_usage_errors(
         message = str(exc)
         assert message and "\n" not in message and "Traceback" not in message
     assert not out.exists()
+
+
+# -- inpaint: every input checked before the first write; lines that say what is really wrong ---------------------
+
+
+def test_inpaint_checks_every_image_before_writing_any(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(png_bytes(np.full((40, 40, 3), 120, np.uint8)))
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    before = snapshot(tmp_path)
+    code, err = cli(capsys, "inpaint", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--box", "4,4,8,8",
+                    "--model", "unet.freeform", "--out", str(tmp_path / "out"))  # fmt: skip
+    assert_clean(code, err)
+    assert code == 2 and "b.png" in err
+    assert snapshot(tmp_path) == before  # a.png's result was not written either
+
+
+@pytest.mark.parametrize("where", ["file", "under-file"])
+def test_inpaint_out_that_cannot_be_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str) -> None:
+    (tmp_path / "a.png").write_bytes(png_bytes(np.full((32, 32, 3), 90, np.uint8)))
+    (tmp_path / "file").write_text("keep me")
+    out = tmp_path / "file" if where == "file" else tmp_path / "file" / "sub"
+    before = snapshot(tmp_path)
+    code, err = cli(capsys, "inpaint", str(tmp_path / "a.png"), "--box", "4,4,8,8", "--model", "unet.freeform",
+                    "--out", str(out))  # fmt: skip
+    assert_clean(code, err)
+    assert code == 2 and "file" in err
+    assert snapshot(tmp_path) == before and (tmp_path / "file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("size, says", [((1, 1), "1x1"), ((8000, 8000), "up to 50 Mpx")])
+def test_inpaint_tiny_and_huge_images_say_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, size: tuple[int, int], says: str
+) -> None:
+    from PIL import Image
+
+    Image.new("RGB", size, (100, 50, 20)).save(tmp_path / "p.png")
+    code, err = cli(capsys, "inpaint", str(tmp_path / "p.png"), "--box", "0,0,1,1", "--model", "unet.freeform",
+                    "--out", str(tmp_path / "out"))  # fmt: skip
+    assert_clean(code, err)
+    assert code == 2 and says in err and "(B, 1, H, W)" not in err
+    assert not (tmp_path / "out").exists()
