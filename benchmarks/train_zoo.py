@@ -104,11 +104,13 @@ DENSITY_MODES = {
 }
 
 
-def score_modes(name: str, limit: int) -> dict[str, dict[str, float]]:
+def score_modes(card: Path, limit: int) -> dict[str, dict[str, float]]:
     """Test-split metrics of a density entry in each decoding mode (the same seeded masks as `eval`)."""
-    import inpaintzoo
+    from inpaintzoo.pretrained import load_pretrained, read_card
 
-    run = inpaintzoo.pretrained(name, device="cpu")
+    entry = read_card(card)  # read afresh: the registry was loaded before the entry's files existed
+    name = entry.name
+    run = load_pretrained(entry, device="cpu")
     out = {}
     for mode, kwargs in DENSITY_MODES.items():
         metrics, _ = run.evaluate("test", limit=limit, mode=mode, **kwargs)
@@ -160,7 +162,7 @@ def main() -> None:
     data["card"]["hardware"] = HARDWARE
     data["card"]["checkpoint"] = recipe["checkpoint"]
     if data["config"].get("task") == "density":
-        modes = score_modes(args.name, args.limit)
+        modes = score_modes(card, args.limit)
         best = min(modes, key=lambda m: modes[m]["hole_mse"])
         data["card"]["metrics_by_mode"] = modes
         data["card"]["metrics"] = {**modes[best], "mode": best}

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'inpaintzoo[web]'")
-pytest.importorskip("httpx", reason="starlette's TestClient needs httpx")
+pytest.importorskip("starlette.testclient", reason="starlette's TestClient needs httpx2: pip install httpx2")
 
 from starlette.testclient import TestClient  # noqa: E402
 

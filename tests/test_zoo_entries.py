@@ -17,7 +17,8 @@ from inpaintzoo.pretrained import sha256_file
 
 ZOO = Path(inpaintzoo.__file__).parent / "zoo" / "pretrained"
 SAMPLES = Path(inpaintzoo.__file__).parent / "data" / "samples"
-BUILTIN = {"unet.l2", "unet.gan", "unet.freeform"}
+BUILTIN = {"unet.l2", "unet.gan", "unet.freeform"}  # context encoders
+DENSITY = {"pixelcnn.cifar10"}
 SIZE_LIMIT = 16 * 2**20  # every builtin entry's weights together
 
 
@@ -42,9 +43,9 @@ def squared_errors(out: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> tupl
 
 def test_builtin_entries_are_listed_verified_and_small() -> None:
     entries = {e.name: e for e in inpaintzoo.list_pretrained()}
-    assert BUILTIN <= set(entries)
+    assert BUILTIN | DENSITY <= set(entries)
     total = 0
-    for name in BUILTIN:
+    for name in BUILTIN | DENSITY:
         card = json.loads((ZOO / f"{name}.json").read_text())
         weights = ZOO / card["weights"]["file"]
         assert sha256_file(weights) == card["weights"]["sha256"] == entries[name].weights.sha256
@@ -91,3 +92,14 @@ def test_builtin_cards_reproduce_on_the_test_split(cifar_root: Path) -> None:
         metrics, _ = inpaintzoo.pretrained(name, device="cpu").evaluate("test")
         assert metrics["images"] == card["metrics"]["images"]
         assert metrics["hole_mse"] == pytest.approx(card["metrics"]["hole_mse"], abs=0.05), name
+
+
+def test_density_entry_card_reproduces_in_its_mean_mode(cifar_root: Path) -> None:
+    """A density entry's card keeps every decoding mode's test metrics; `mean` (cheap) is measured again."""
+    for name in sorted(DENSITY):
+        card = json.loads((ZOO / f"{name}.json").read_text())["card"]
+        assert card["metrics"]["mode"] in card["metrics_by_mode"]
+        metrics, _ = inpaintzoo.pretrained(name, device="cpu").evaluate("test", mode="mean")
+        expected = card["metrics_by_mode"]["mean"]
+        assert metrics["hole_mse"] == pytest.approx(expected["hole_mse"], abs=0.05), name
+        assert metrics["bits_per_dim"] == pytest.approx(expected["bits_per_dim"], abs=1e-4), name
