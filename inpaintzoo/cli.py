@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from inpaintzoo.errors import InpaintzooError, UsageError
+from inpaintzoo.files import refuse_existing
 from inpaintzoo.registry import KINDS, Component, Parameter, Registry
 
 console = Console()
@@ -327,12 +328,6 @@ def config_cmd(ctx: click.Context, overrides: tuple[str, ...]) -> None:
     config = resolve_config(list(overrides), registry)
     check_config(config, registry)
     print_config_json(config)
-
-
-def refuse_existing(paths: list[Path], overwrite: bool) -> None:
-    existing = [p for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise UsageError(f"{existing[0]} already exists: pass --overwrite or choose another --out")
 
 
 @cli.command("eval")

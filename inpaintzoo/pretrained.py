@@ -19,13 +19,13 @@ and this module share one name.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
 import os
 import re
 import sys
-import tempfile
 import types
 import urllib.error
 import urllib.parse
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inpaintzoo.engine.checkpoint import current_umask
 from inpaintzoo.errors import DataError, RunDirError, UsageError
+from inpaintzoo.files import atomic_path, refuse_existing
 
 if TYPE_CHECKING:
     import torch
@@ -224,18 +224,18 @@ def download(url: str, sha256: str, target: Path, progress: bool = True) -> Path
     """
     from inpaintzoo.engine.progress import Progress
 
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise DataError(
-            f"cannot write to the weights cache {target.parent} ({exc.strerror or exc}); set {CACHE_ENV} to a "
-            "writable folder"
-        ) from None
-    try:
+    with contextlib.ExitStack() as stack:  # the staged file is renamed over `target` only if the block ends normally
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = stack.enter_context(atomic_path(target, suffix=".part"))
+        except OSError as exc:
+            raise DataError(
+                f"cannot write to the weights cache {target.parent} ({exc.strerror or exc}); set {CACHE_ENV} to a "
+                "writable folder"
+            ) from None
         digest = hashlib.sha256()
         try:
-            with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            with open(tmp, "wb") as f, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
                 total = int(response.headers.get("Content-Length") or 0)
                 with Progress(enabled=progress) as bar:
                     task = bar.task(f"download {target.name}", total=total or 1)
@@ -243,8 +243,6 @@ def download(url: str, sha256: str, target: Path, progress: bool = True) -> Path
                         digest.update(chunk)
                         f.write(chunk)
                         bar.advance(task, by=len(chunk))
-                f.flush()
-                os.fsync(f.fileno())
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise DataError(
@@ -255,9 +253,6 @@ def download(url: str, sha256: str, target: Path, progress: bool = True) -> Path
                 f"checksum mismatch for {url}: sha256 {digest.hexdigest()[:16]}..., expected {sha256[:16]}...; "
                 "nothing was kept"
             )
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target
 
 
@@ -397,17 +392,6 @@ def _images_seen(run_dir: Path, config: dict[str, Any]) -> int | None:
     return None if step is None else int(step) * int(config["train"]["batch_size"])
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~current_umask())  # the user's umask, not mkstemp's private 0600: it may be shipped
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def export(
     run_dir: str | Path,
     name: str,
@@ -443,14 +427,13 @@ def export(
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
     weights_file, card_file = out / f"{name}.safetensors", out / f"{name}.json"
-    existing = [p for p in (weights_file, card_file) if p.exists()]
-    if existing and not overwrite:
-        raise UsageError(f"{existing[0]} already exists: pass --overwrite or choose another --out")
+    refuse_existing([weights_file, card_file], overwrite)
     out.mkdir(parents=True, exist_ok=True)
     full = {k: v.detach().cpu().clone().contiguous() for k, v in run.model.state_dict().items()}
     state = half_state(full) if half else full
     metadata = {"inpaintzoo.name": name, "inpaintzoo.format": str(CARD_FORMAT)}
-    _atomic_write(weights_file, lambda p: save_file(state, str(p), metadata=metadata))
+    with atomic_path(weights_file) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     box = None if run.is_density else getattr(run.model, "box", None)
     dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values() if v.is_floating_point()})
     card: dict[str, Any] = {
@@ -487,7 +470,8 @@ def export(
         "config": portable(run.config, registry),
         "card": card,
     }
-    _atomic_write(card_file, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
+    with atomic_path(card_file) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
     return weights_file, card_file
 
 

@@ -8,40 +8,23 @@ leaves a truncated checkpoint behind. The file gets the permissions of any file 
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from inpaintzoo.errors import RunDirError
+from inpaintzoo.files import atomic_path
 
 FORMAT_VERSION = 1
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write `state` to `path` atomically (temporary file, fsync, rename)."""
+    """Write `state` to `path` atomically (temporary file, fsync, rename; `inpaintzoo.files`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format_version": FORMAT_VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def current_umask() -> int:
-    """The process's umask (read by setting it and putting it back: POSIX offers no read-only call)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    with atomic_path(path) as tmp:
+        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
 
 
 def why_unreadable(exc: Exception) -> str:
