@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inpaintzoo.data.masks import fill_hole
 from inpaintzoo.errors import DataError, UsageError
 
 Box = tuple[int, int, int, int]  # top, left, height, width
@@ -280,10 +281,8 @@ def _fill_window(
         return _resize(fill(small, small_unknown), (window.side, window.side))[0], torch.ones_like(unknown[0])
     box = box_mask_like(geometry.size, geometry.box, image.device)
     outside = small_unknown & ~box  # other holes (or their reflections) outside the box: not the model's to fill
-    if bool(outside.any()):
-        context = ~small_unknown
-        mean = (small * context).sum((2, 3), keepdim=True) / context.sum((2, 3), keepdim=True).clamp_min(1)
-        small = torch.where(outside, mean.expand_as(small), small)
+    if bool(outside.any()):  # the mean colour of the window's known pixels there
+        small = torch.where(outside, fill_hole(small, small_unknown, "mean"), small)
     filled = _resize(fill(small, box), (window.side, window.side))[0]
     reach = F.interpolate(box.float(), size=(window.side, window.side), mode="nearest")[0] > 0
     return filled, reach
