@@ -50,6 +50,20 @@ def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | 
     return None
 
 
+def scaled(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> torch.Tensor:
+    """The loss to differentiate: multiplied by the fp16 loss scale, or unchanged without a scaler."""
+    return loss if scaler is None else scaler.scale(loss)
+
+
+def step_optimizer(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    """An optimiser step; with a scaler, gradients are unscaled, non-finite fp16 steps skipped, the scale adapted."""
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
+
+
 def to_channels_last(module: torch.nn.Module) -> torch.nn.Module:
     """The module's 4-d parameters in NHWC; inputs follow the weights' layout in oneDNN/cuDNN convolutions."""
     return module.to(memory_format=torch.channels_last)

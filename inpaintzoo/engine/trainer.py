@@ -37,7 +37,14 @@ from inpaintzoo.engine.build import (
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.distributed import Distributed
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
-from inpaintzoo.engine.precision import autocast, check_precision, grad_scaler, to_channels_last
+from inpaintzoo.engine.precision import (
+    autocast,
+    check_precision,
+    grad_scaler,
+    scaled,
+    step_optimizer,
+    to_channels_last,
+)
 from inpaintzoo.engine.preflight import check_config, check_memory, effective_batch_size
 from inpaintzoo.engine.progress import Progress
 from inpaintzoo.engine.tensorboard import TensorBoardLog
@@ -382,12 +389,8 @@ class Trainer:
                 opt = self.optimizers["generator"]
                 loss = self.model.nll(images).float().mean() / (images[0].numel() * math.log(2))
                 opt.zero_grad(set_to_none=True)
-                (loss if self.scaler is None else self.scaler.scale(loss)).backward()
-                if self.scaler is None:
-                    opt.step()
-                else:
-                    self.scaler.step(opt)
-                    self.scaler.update()
+                scaled(loss, self.scaler).backward()
+                step_optimizer(opt, self.scaler)
                 logs = {"bits_per_dim": loss.item()}
             else:
                 if self.disc is not None:

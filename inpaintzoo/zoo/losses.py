@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inpaintzoo.engine import precision
 from inpaintzoo.errors import UsageError
 from inpaintzoo.registry import Collection
 
@@ -120,15 +121,11 @@ class _Objective:
 
     def scaled(self, loss: torch.Tensor) -> torch.Tensor:
         """The loss to differentiate: scaled for fp16 (`scaler`), unchanged otherwise."""
-        return loss if self.scaler is None else self.scaler.scale(loss)
+        return precision.scaled(loss, self.scaler)
 
     def step_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
         """An optimiser step that skips steps with non-finite fp16 gradients and adapts the scale."""
-        if self.scaler is None:
-            optimizer.step()
-        else:
-            self.scaler.step(optimizer)
-            self.scaler.update()
+        precision.step_optimizer(optimizer, self.scaler)
 
     def optimizer(self, role: str) -> torch.optim.Optimizer:
         try:
