@@ -150,21 +150,17 @@ class Run:
         reason = self.serves(mask[:1] if mask.stride(0) == 0 else mask, strategy)
         if reason is not None:
             raise DataError(reason)
-        if self.is_density:
-            g = torch.Generator(device=self.device).manual_seed(seed)
+        g = torch.Generator(device=self.device).manual_seed(seed) if self.is_density else None
 
-            def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-                with autocast(self.device, precision):
+        def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+            with autocast(self.device, precision):
+                if self.is_density:
                     out = self.model.fill(
                         x, m, mode=mode, temperature=temperature, generator=g, k=k, tau=tau, window=window
                     )
-                return out.float()
-        else:
-
-            def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-                with autocast(self.device, precision):
+                else:
                     out = self.model.inpaint(x, m)
-                return out.float()
+            return out.float()
 
         return fill_images(images, mask, fill, self.geometry, strategy)
 
