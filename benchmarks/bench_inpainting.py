@@ -208,14 +208,24 @@ def predict(
 
 
 def evaluate_model(
-    name: str, run_dir: Path, info: dict[str, Any], truth: torch.Tensor, mask: torch.Tensor, args: argparse.Namespace
+    name: str,
+    run_dir: Path,
+    info: dict[str, Any],
+    truth: torch.Tensor,
+    mask: torch.Tensor,
+    args: argparse.Namespace,
+    modes: tuple[str, ...] = DENSITY_MODES,
 ) -> list[tuple[dict[str, Any], torch.Tensor]]:
     """One row per fill mode (a single row for a context encoder), each with its first predictions."""
     run = load_run(run_dir, checkpoint=info["checkpoint"], device="cpu")
-    modes = DENSITY_MODES if run.is_density else (None,)
     limit = min(args.density_limit, len(truth)) if run.is_density else len(truth)
+    bits_per_dim = None
+    if run.is_density:  # the test likelihood is the model's, whatever the mode: measured once
+        with torch.no_grad():
+            nll = sum(run.model.nll(truth[i : i + BATCH]).sum().item() for i in range(0, limit, BATCH))
+        bits_per_dim = nll / (limit * 3 * 32 * 32 * math.log(2))
     out = []
-    for mode in modes:
+    for mode in modes if run.is_density else (None,):
         label = f"{name} ({mode})" if mode else name
         started = time.perf_counter()
         ess: list[torch.Tensor] = []
@@ -236,10 +246,47 @@ def evaluate_model(
         if ess:
             row["ess"] = torch.cat(ess).mean().item()
             row["tau"] = args.posterior_tau
-        if run.is_density:
-            nll = sum(run.model.nll(truth[i : i + BATCH]).sum().item() for i in range(0, limit, BATCH))
-            row["test_bits_per_dim"] = nll / (limit * 3 * 32 * 32 * math.log(2))
+        if bits_per_dim is not None:
+            row["test_bits_per_dim"] = bits_per_dim
         out.append((row, pred[:PREVIEW]))
+    return out
+
+
+def zoo_rows(
+    name: str, truth: torch.Tensor, mask: torch.Tensor, folder: Path | None = None
+) -> list[tuple[dict[str, Any], torch.Tensor]]:
+    """A pretrained density entry's rows, one per decoding mode, with their first predictions.
+
+    Its metrics are the ones its card records: `benchmarks/train_zoo.py` measured them with `Run.evaluate` on these
+    1,000 test images and this centre hole, every mode (tests/test_zoo_entries.py measures the `mean` mode again);
+    filling the 1,000 images again in every mode would cost the density models' fill time twice. The grid's fills
+    are recomputed from the entry's weights, on the first batch as for every row.
+    """
+    from inpaintzoo.pretrained import get_entry, load_pretrained, read_card
+
+    entry = read_card(folder / f"{name}.json") if folder is not None else get_entry(name)
+    card = entry.card
+    by_mode = card.get("metrics_by_mode")
+    if not by_mode:
+        raise SystemExit(f"{name} is not a density entry with every mode's metrics (run benchmarks/train_zoo.py)")
+    run = load_pretrained(entry, device="cpu", progress=False)
+    budget = card.get("budget", {})
+    out = []
+    for mode, metrics in by_mode.items():
+        row = {
+            "method": f"{name} ({mode})",
+            "model": name,
+            "mode": mode,
+            "source": "card",
+            **{k: v for k, v in metrics.items() if k != "bits_per_dim"},
+            "test_bits_per_dim": metrics.get("bits_per_dim"),
+            "train_minutes": budget.get("max_minutes"),
+            "images_seen": card.get("images_seen"),
+            "train_command": card.get("train_command"),
+        }
+        k, tau = int(metrics.get("k", 4)), float(metrics.get("tau", 1.0))
+        preview = predict(run, truth[:BATCH], mask[:BATCH], mode, k, tau=tau)[:PREVIEW]
+        out.append((row, preview))
     return out
 
 
@@ -328,7 +375,11 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
     by_method = {r["method"]: r for r in new}
     merged = [by_method.pop(r["method"], r) for r in old] + list(by_method.values())
     order = {name: i for i, name in enumerate(MODELS)}
-    return sorted(merged, key=lambda r: order.get(r.get("model") or r["method"].split(" (")[0], -1))
+
+    def place(row: dict[str, Any]) -> int:  # a zoo entry's rows (row-lstm.cifar10) go where its architecture's do
+        return order.get((row.get("model") or row["method"].split(" (")[0]).split(".")[0], -1)
+
+    return sorted(merged, key=place)
 
 
 def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
@@ -381,8 +432,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true", help="replace these models' rows in the existing JSON")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--zoo",
+        default="",
+        help="comma-separated pretrained density entries (e.g. row-lstm.cifar10) whose rows come from their cards; "
+        "with --merge they replace the rows of their architecture trained here",
+    )
+    parser.add_argument("--zoo-folder", type=Path, default=None, help="read --zoo cards from this folder")
     args = parser.parse_args()
     names = [m for m in args.models.split(",") if m]
+    zoo_names = [z for z in args.zoo.split(",") if z]
     unknown = [m for m in names if m not in MODELS]
     if unknown:
         raise SystemExit(f"unknown model {unknown[0]!r}: choose from {', '.join(MODELS)}")
@@ -419,9 +478,17 @@ def main() -> None:
                 f"({row['images_seen']:,} images at {row['train_img_per_s']:.0f}/s, {row['checkpoint']} checkpoint)"
             )
 
+    for name in zoo_names:
+        for row, preview in zoo_rows(name, truth, mask, args.zoo_folder):
+            rows.append(row)
+            previews[row["method"]] = preview
+            console.print(f"{row['method']}: hole MSE {row['hole_mse']:.0f} (card, {row['images_seen']:,} images seen)")
+
     speeds = {} if args.skip_throughput else {k: throughput(v) for k, v in THROUGHPUT.items()}
     if previous:
-        rows = merge_rows(previous.get("rows", []), rows)
+        replaced = {z.split(".")[0] for z in zoo_names}  # a zoo entry's rows replace its architecture's rows here
+        old_rows = [r for r in previous.get("rows", []) if r.get("model") not in replaced]
+        rows = merge_rows(old_rows, rows)
         speeds = {**previous.get("throughput_img_per_s", {}), **speeds}
         kept = load_previews(args.out / PREVIEWS, truth, mask)
         for row in rows:

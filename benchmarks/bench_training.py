@@ -14,7 +14,9 @@ bf16 (torch.autocast; AMX on a Sapphire Rapids CPU), the context encoders also c
   bandwidth, both measured in the same run (a 2048^3 matmul in that dtype, a 256 MB copy), and the step's
   ratio to it;
 - the engine's overhead against a hand-written minimal loop (same model, same batch, no logging: the
-  likelihood or the L2 reconstruction, backward, Adam) for the density models and the L2 encoders.
+  likelihood or the L2 reconstruction, backward, Adam) for the density models and the L2 encoders;
+- for a row more than 3x its floor, a profile of one step (torch.profiler): the ops with the most self time and
+  their share of the step, i.e. what bounds it.
 
 The load average before and after each row is recorded: on a shared machine every wall-clock number is a lower
 bound of what the code can do; the `cpu ms` column (the process's CPU time per step) is the step's own cost
@@ -189,6 +191,25 @@ def minimal_step(trainer: Trainer, images: torch.Tensor, precision: str) -> Call
     return l2
 
 
+#: rows further than this from their floor get a profile of what their time goes to
+PROFILE_OVER = 3.0
+
+
+def profile_step(step: Callable[[], None], top: int = 6) -> list[dict[str, Any]]:
+    """The ops with the most self CPU time in one step, with their share of the step's self time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [
+        {"op": e.key, "self_ms": e.self_cpu_time_total / 1e3, "share": e.self_cpu_time_total / total, "calls": e.count}
+        for e in events[:top]
+    ]
+
+
 def count_step(step: Callable[[], None]) -> tuple[float, float]:
     """FLOPs of the matrix products and convolutions of one step, and its memory traffic in bytes."""
     with FlopCounterMode(display=False) as flops, TrafficCounter() as traffic:
@@ -219,8 +240,9 @@ def bench_row(
         minimal_fn = minimal_step(trainer, images, precision) if (trainer.is_density or name in MINIMAL_L2) else None
         minimal = timed(minimal_fn, args.repeats, device) if minimal_fn is not None else None
         flops, traffic = count_step(lambda: trainer.train_step(images))
-    gemm, bw = rates["gemm_flops"][precision], rates["bandwidth_bytes"]
-    floor = max(flops / gemm, traffic / bw)
+        gemm, bw = rates["gemm_flops"][precision], rates["bandwidth_bytes"]
+        floor = max(flops / gemm, traffic / bw)
+        bound = profile_step(lambda: trainer.train_step(images)) if engine["median_s"] / floor > PROFILE_OVER else None
     row = {
         "model": name,
         "path": "reference" if reference else ("fast" if trainer.is_density else "engine"),
@@ -237,9 +259,12 @@ def bench_row(
         "x_floor_cpu": engine["cpu_median_s"] / floor,
         "minimal": minimal,
         "engine_overhead": (engine["median_s"] / minimal["median_s"] - 1.0) if minimal else None,
+        "profile": bound,
         "load_average": [load_before, load_average()],
     }
     print(format_row(row), flush=True)
+    if bound:
+        print("    bound by: " + ", ".join(f"{p['op']} {p['share']:.0%}" for p in bound), flush=True)
     return row
 
 
@@ -293,12 +318,14 @@ def run_device(device: torch.device, args: argparse.Namespace, precisions: list[
     print(HEADER)
     rows = []
     only = set(args.only.split(",")) if args.only else None
+    skip_reference = set(args.skip_reference.split(",")) if args.skip_reference else set()
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         for name in DENSITY:
             if only and name not in only:
                 continue
             for precision in precisions:
-                for reference in (True, False):
+                paths = (True, False) if name not in skip_reference else (False,)
+                for reference in paths:
                     rows.append(
                         bench_row(name, [f"density={name}"], precision, False, reference, args, rates, device,
                                   Path(tmp))
@@ -328,6 +355,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per row (median, spread)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    parser.add_argument(
+        "--skip-reference",
+        default="",
+        help="density models whose reference path is not timed (diag-bilstm's and flat-lstm's take minutes a step "
+        "at batch 64: time them once at a small --batch instead)",
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (the CPU, and CUDA where present)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -353,6 +386,7 @@ def main() -> None:
         },
         "quick": args.quick,
         "batch": args.batch,
+        "skip_reference": [n for n in args.skip_reference.split(",") if n],
         "repeats": args.repeats,
         "devices": [],
     }

@@ -7,6 +7,11 @@ a warm-up epoch), scores it on the 1,000 CIFAR-10 test images with its own mask 
     python benchmarks/train_zoo.py unet.l2                 # train + export + score one entry
     python benchmarks/train_zoo.py unet.freeform --export-only runs/zoo/freeform
     python benchmarks/train_zoo.py --list                  # the recipes and their commands
+    python benchmarks/train_zoo.py row-lstm.cifar10 --snapshot-at 10 --snapshot-to runs/table1/row-lstm
+
+`--snapshot-at M` stops the training after M minutes, copies the run directory (the same model trained for M
+minutes: the study's Table 1 rows at an equal budget, benchmarks/bench_table1.py) and resumes it to the full
+budget; resuming is exact, so the entry is the one an uninterrupted run trains.
 
 The builtin entries were trained two at a time on a 2-core CPU (one thread each, `OMP_NUM_THREADS=1`)
 in bf16 with channels-last (AMX), while other work shared the machine; their cards record what each budget
@@ -19,6 +24,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -49,6 +55,36 @@ TRAINING = [
 #: what the builtin entries were trained on (the card records it beside the budget)
 HARDWARE = "one thread of a 2-core Sapphire Rapids CPU (bf16 on AMX), two trainings at a time"
 
+#: the density models' training, tuned by 2.5-minute runs per learning rate on the held-out 2% slice
+#: (benchmarks/README.md): name -> (learning rate, extra overrides, minutes)
+DENSITY_TUNED: dict[str, tuple[str, list[str], float]] = {
+    "pixelcnn": ("3e-3", [], 20),
+    "gated-pixelcnn": ("3e-3", [], 20),
+    "row-lstm": ("3e-3", [], 20),
+    "diag-bilstm": ("3e-3", [], 15),
+    "flat-lstm": ("3e-3", [], 15),
+}
+
+
+def density_recipe(name: str, about: str) -> dict[str, object]:
+    """A density entry: its tuned learning rate, bf16, a short EMA (a 20-minute budget is a few thousand steps)."""
+    lr, extra, minutes = DENSITY_TUNED[name]
+    overrides = [
+        "data=cifar10",
+        f"density={name}",
+        *extra,
+        f"train.lr={lr}",
+        "train.ema=0.99",
+        "train.batch_size=64",
+        "train.precision=bf16",
+        "train.epochs=10",
+        "train.val_fraction=0.02",
+        "train.grid_every=0",
+        f"train.max_minutes={minutes:g}",
+    ]
+    return {"overrides": overrides, "checkpoint": "best", "about": about}
+
+
 RECIPES: dict[str, dict[str, object]] = {
     "unet.l2": {
         "overrides": [*GENERATOR, "model.mirror=true", "train.lr=2e-3", *TRAINING, "train.max_minutes=65"],
@@ -78,20 +114,15 @@ RECIPES: dict[str, dict[str, object]] = {
         "checkpoint": "best",
         "about": "fills any mask: trained on brush strokes (1-5 px) and random rectangles (2-16 px) mixed",
     },
-    "pixelcnn.cifar10": {
-        "overrides": [
-            "data=cifar10",
-            "density=pixelcnn",
-            "train.lr=1e-3",
-            "train.batch_size=64",
-            "train.precision=bf16",
-            "train.epochs=10",
-            "train.val_fraction=0.02",
-            "train.grid_every=0",
-            "train.max_minutes=38",
-        ],
-        "checkpoint": "best",
-        "about": "the study's PixelCNN (width 120, depth 4), far from converged: a density model that fills any hole",
+    **{
+        f"{name}.cifar10": density_recipe(name, about)
+        for name, about in (
+            ("pixelcnn", "the study's PixelCNN (width 120, depth 4): a density model that fills any hole"),
+            ("gated-pixelcnn", "Gated PixelCNN (width 64, 6 layers, no blind spot): fills any hole pixel by pixel"),
+            ("row-lstm", "PixelRNN Row LSTM (64 hidden, 3 layers): fills any hole pixel by pixel"),
+            ("diag-bilstm", "PixelRNN Diagonal BiLSTM (64 hidden, 2 layers): fills any hole pixel by pixel"),
+            ("flat-lstm", "the study's Flattened Row LSTM (64 hidden): fills any hole sub-pixel by sub-pixel"),
+        )
     },
 }
 #: density entries are scored in every decoding mode; the card's `metrics` are its best mode's
@@ -123,6 +154,22 @@ def command_line(name: str) -> str:
     return "inpaintzoo train " + " ".join(shlex.quote(o) for o in RECIPES[name]["overrides"])  # type: ignore[union-attr]
 
 
+def train_with_snapshot(overrides: list[str], minutes: float, snapshot: Path | None) -> Path:
+    """Train for `minutes`, copy the run directory to `snapshot`, resume to the recipe's whole budget."""
+    import inpaintzoo
+
+    if snapshot is None or snapshot.exists():
+        raise SystemExit(f"--snapshot-at needs a --snapshot-to that does not exist yet (got {snapshot})")
+    budget = float(next(o for o in overrides if o.startswith("train.max_minutes=")).split("=", 1)[1])
+    if not 0 < minutes < budget:
+        raise SystemExit(f"--snapshot-at {minutes:g} must lie inside the recipe's budget of {budget:g} minutes")
+    run_dir = inpaintzoo.train([*overrides, f"train.max_minutes={minutes}"], progress=True)
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(run_dir, snapshot)
+    print(f"snapshot after {minutes:g} minutes: {snapshot}", flush=True)
+    return inpaintzoo.train([f"train.max_minutes={budget - minutes}"], progress=True, resume=run_dir)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", nargs="?", choices=sorted(RECIPES))
@@ -131,6 +178,9 @@ def main() -> None:
     parser.add_argument("--export-only", type=Path, metavar="RUN_DIR", help="skip training: export this run")
     parser.add_argument("--out", type=Path, default=ZOO, help="the folder of entries to write")
     parser.add_argument("--limit", type=int, default=0, help="score on the first N test images (0: all 1,000)")
+    parser.add_argument("--snapshot-at", type=float, default=0.0, metavar="MINUTES",
+                        help="copy the run after this many minutes to --snapshot-to, then train on")
+    parser.add_argument("--snapshot-to", type=Path, help="where the snapshot's run directory goes (must not exist)")
     args = parser.parse_args()
     if args.list or args.name is None:
         for name in RECIPES:
@@ -143,8 +193,13 @@ def main() -> None:
     recipe = RECIPES[args.name]
     run_dir = args.export_only
     if run_dir is None:
-        tag = args.name.split(".", 1)[1]
-        run_dir = inpaintzoo.train([*recipe["overrides"], f"train.out={args.runs}", f"train.name={tag}"], progress=True)
+        arch, tag = args.name.split(".", 1)
+        tag = arch if tag == "cifar10" else tag  # runs/zoo/l2, runs/zoo/row-lstm
+        overrides = [*recipe["overrides"], f"train.out={args.runs}", f"train.name={tag}"]
+        if args.snapshot_at:
+            run_dir = train_with_snapshot(overrides, args.snapshot_at, args.snapshot_to)
+        else:
+            run_dir = inpaintzoo.train(overrides, progress=True)
     command = f"{command_line(args.name)}  # or: python benchmarks/train_zoo.py {args.name}"
     weights, card = export(
         run_dir,

@@ -63,6 +63,9 @@ struct CpuKernels {
   // softmax(z) - onehot(target)
   void (*softmax_xent_f32)(float* z, const int64_t* targets, float* losses, int64_t rows, int64_t levels,
                            bool grad);
+  // the same on bf16 logits: the arithmetic in fp32, the gradient rounded back to bf16 in place
+  void (*softmax_xent_bf16)(uint16_t* z, const int64_t* targets, float* losses, int64_t rows, int64_t levels,
+                            bool grad);
 };
 
 // Each returns its table, or nullptr where that instruction set was not compiled in (non-x86 builds).

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <ATen/Parallel.h>
+#include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <cstdint>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -641,19 +643,38 @@ void leaky_dropout_backward_f32(const float* grad, const float* y, float* out, i
   });
 }
 
+// bf16 vectors: 2 * kLanes elements, widened to two float vectors and rounded back to nearest even.
+using VecBF = Vectorized<c10::BFloat16>;
+constexpr int64_t kBfLanes = VecBF::size();
+
+inline void load_bf16(const uint16_t* p, VecF& lo, VecF& hi) {
+  std::tie(lo, hi) = at::vec::convert_to_float<c10::BFloat16>(VecBF::loadu(p));
+}
+
+inline void store_bf16(uint16_t* p, const VecF& lo, const VecF& hi) {
+  at::vec::convert_from_float<c10::BFloat16>(lo, hi).store(p);
+}
+
 void leaky_dropout_bf16(uint16_t* x, int64_t n, uint64_t key, uint32_t dropped, float slope) {
   dropout_blocks(n, key, dropped, [x, slope](int64_t start, int64_t count, const float* keep) {
     uint16_t* __restrict v = x + start;
-    if (keep != nullptr) {
-      for (int64_t k = 0; k < count; ++k) {
-        const float f = bf16_to_float(v[k]);
-        v[k] = float_to_bf16((f > 0.0f ? f : f * slope) * keep[k]);
+    const VecF vslope(slope);
+    int64_t k = 0;
+    for (; k + kBfLanes <= count; k += kBfLanes) {
+      VecF lo, hi;
+      load_bf16(v + k, lo, hi);
+      lo = leaky_relu(lo, vslope);
+      hi = leaky_relu(hi, vslope);
+      if (keep != nullptr) {
+        lo = lo * VecF::loadu(keep + k);
+        hi = hi * VecF::loadu(keep + k + kLanes);
       }
-    } else {
-      for (int64_t k = 0; k < count; ++k) {
-        const float f = bf16_to_float(v[k]);
-        v[k] = float_to_bf16(f > 0.0f ? f : f * slope);
-      }
+      store_bf16(v + k, lo, hi);
+    }
+    for (; k < count; ++k) {
+      const float f = bf16_to_float(v[k]);
+      const float a = f > 0.0f ? f : f * slope;
+      v[k] = float_to_bf16(keep != nullptr ? a * keep[k] : a);
     }
   });
 }
@@ -664,7 +685,21 @@ void leaky_dropout_backward_bf16(const uint16_t* grad, const uint16_t* y, uint16
     const uint16_t* __restrict g = grad + start;
     const uint16_t* __restrict r = y + start;
     uint16_t* __restrict o = out + start;
-    for (int64_t k = 0; k < count; ++k) {
+    const VecF vslope(slope), zero(0.0f);
+    int64_t k = 0;
+    for (; k + kBfLanes <= count; k += kBfLanes) {
+      VecF g_lo, g_hi, r_lo, r_hi;
+      load_bf16(g + k, g_lo, g_hi);
+      load_bf16(r + k, r_lo, r_hi);
+      VecF d_lo = VecF::blendv(g_lo * vslope, g_lo, r_lo > zero);
+      VecF d_hi = VecF::blendv(g_hi * vslope, g_hi, r_hi > zero);
+      if (keep != nullptr) {
+        d_lo = d_lo * VecF::loadu(keep + k);
+        d_hi = d_hi * VecF::loadu(keep + k + kLanes);
+      }
+      store_bf16(o + k, d_lo, d_hi);
+    }
+    for (; k < count; ++k) {
       const float gf = bf16_to_float(g[k]);
       const float d = bf16_to_float(r[k]) > 0.0f ? gf : gf * slope;
       o[k] = float_to_bf16(keep != nullptr ? d * keep[k] : d);
@@ -721,6 +756,38 @@ void softmax_xent_f32(float* z, const int64_t* targets, float* losses, int64_t r
   });
 }
 
+// Each row widened into a float buffer, computed as above, its gradient rounded back into the bf16 row.
+void softmax_xent_bf16(uint16_t* z, const int64_t* targets, float* losses, int64_t rows, int64_t levels, bool grad) {
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, levels)), [&](int64_t first,
+                                                                                          int64_t last) {
+    std::vector<float> buffer(static_cast<size_t>(levels));
+    float* f = buffer.data();
+    for (int64_t r = first; r < last; ++r) {
+      uint16_t* row = z + r * levels;
+      int64_t k = 0;
+      for (; k + kBfLanes <= levels; k += kBfLanes) {
+        VecF lo, hi;
+        load_bf16(row + k, lo, hi);
+        lo.store(f + k);
+        hi.store(f + k + kLanes);
+      }
+      for (; k < levels; ++k) {
+        f[k] = bf16_to_float(row[k]);
+      }
+      softmax_xent_row(f, targets[r], losses + r, levels, grad);
+      if (!grad) {
+        continue;
+      }
+      for (k = 0; k + kBfLanes <= levels; k += kBfLanes) {
+        store_bf16(row + k, VecF::loadu(f + k), VecF::loadu(f + k + kLanes));
+      }
+      for (; k < levels; ++k) {
+        row[k] = float_to_bf16(f[k]);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 const CpuKernels* table() {
@@ -736,7 +803,8 @@ const CpuKernels* table() {
                                  &leaky_dropout_bf16,
                                  &leaky_dropout_backward_f32,
                                  &leaky_dropout_backward_bf16,
-                                 &softmax_xent_f32};
+                                 &softmax_xent_f32,
+                                 &softmax_xent_bf16};
   return &kTable;
 }
 

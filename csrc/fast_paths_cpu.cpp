@@ -1,6 +1,6 @@
 // CPU kernels of the density models' fast training paths (inpaintzoo/zoo/density/fast.py):
 // inpaintzoo::leaky_dropout_, leaky_dropout_backward (counter-based masks, never stored) and softmax_xent_
-// (the 256-way cross-entropy of one chunk of logits, with its gradient written over the logits).
+// (the 256-way cross-entropy of one chunk of fp32 or bf16 logits, with its gradient written over the logits).
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
@@ -59,8 +59,9 @@ at::Tensor leaky_dropout_backward_cpu(const at::Tensor& grad_in, const at::Tenso
 at::Tensor softmax_xent_cpu(at::Tensor& logits, const at::Tensor& targets_in, bool grad) {
   const char* op = "inpaintzoo::softmax_xent_";
   TORCH_CHECK(logits.device().is_cpu() && targets_in.device().is_cpu(), op, ": CPU tensors only");
-  TORCH_CHECK(logits.dim() == 2 && logits.scalar_type() == at::kFloat && logits.is_contiguous(), op,
-              ": logits must be a contiguous float32 (rows, levels) matrix");
+  TORCH_CHECK(logits.dim() == 2 && logits.is_contiguous() &&
+                  (logits.scalar_type() == at::kFloat || logits.scalar_type() == at::kBFloat16),
+              op, ": logits must be a contiguous float32 or bfloat16 (rows, levels) matrix");
   TORCH_CHECK(targets_in.dim() == 1 && targets_in.size(0) == logits.size(0) && targets_in.scalar_type() == at::kLong,
               op, ": targets must be int64 (rows,)");
   const at::Tensor targets = targets_in.contiguous();
@@ -70,9 +71,15 @@ at::Tensor softmax_xent_cpu(at::Tensor& logits, const at::Tensor& targets_in, bo
     const int64_t lo = targets.min().item<int64_t>(), hi = targets.max().item<int64_t>();
     TORCH_CHECK(0 <= lo && hi < levels, op, ": targets must lie in [0, ", levels, ")");
   }
-  at::Tensor losses = at::empty({rows}, logits.options());
-  cpu_kernels().softmax_xent_f32(logits.mutable_data_ptr<float>(), targets.const_data_ptr<int64_t>(),
-                                 losses.mutable_data_ptr<float>(), rows, levels, grad);
+  at::Tensor losses = at::empty({rows}, logits.options().dtype(at::kFloat));
+  if (logits.scalar_type() == at::kFloat) {
+    cpu_kernels().softmax_xent_f32(logits.mutable_data_ptr<float>(), targets.const_data_ptr<int64_t>(),
+                                   losses.mutable_data_ptr<float>(), rows, levels, grad);
+  } else {
+    cpu_kernels().softmax_xent_bf16(reinterpret_cast<uint16_t*>(logits.mutable_data_ptr<at::BFloat16>()),
+                                    targets.const_data_ptr<int64_t>(), losses.mutable_data_ptr<float>(), rows,
+                                    levels, grad);
+  }
   return losses;
 }
 

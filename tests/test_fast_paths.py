@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaintzoo.ops.backend import backend_name
-from inpaintzoo.zoo.density import DiagonalBiLSTM, GatedPixelCNN, PixelCNN, RowLSTM
+from inpaintzoo.zoo.density import DiagonalBiLSTM, FlatLSTM, GatedPixelCNN, PixelCNN, RowLSTM
 from inpaintzoo.zoo.density.fast import (
     MASK_BITS,
     dropout_draws,
@@ -28,6 +28,7 @@ MODELS = {
     "gated-pixelcnn": lambda: GatedPixelCNN(8, width=6, layers=2),
     "row-lstm": lambda: RowLSTM(8, hidden=6, layers=2),
     "diag-bilstm": lambda: DiagonalBiLSTM(8, hidden=6, layers=2),
+    "flat-lstm": lambda: FlatLSTM(8, hidden=6),
 }
 needs_extension = pytest.mark.skipif(backend_name() != "extension", reason="the compiled extension is not built")
 
@@ -118,16 +119,20 @@ def test_fast_logits_equal_the_reference(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_bf16_autocast_runs_the_fast_path_close_to_the_reference(name):
-    net, x = model(name), images()
+    net, x = model(name), images(batch=16)
     with torch.autocast("cpu", torch.bfloat16):
         ref, ref_grads = nll_and_grads(net, x, reference=True)
         fast, fast_grads = nll_and_grads(net, x, reference=False)
-    exact, _ = nll_and_grads(net, x, reference=True)
+    exact, exact_grads = nll_and_grads(net, x, reference=True)
     assert torch.isfinite(fast).all() and fast.dtype == torch.float32
-    # both round the same GEMMs to bf16: they agree with each other better than with fp32
     torch.testing.assert_close(fast, ref, rtol=2e-2, atol=0.5)
     torch.testing.assert_close(fast, exact, rtol=5e-2, atol=2.0)
-    assert_grads_close(fast_grads, ref_grads, rtol=0.0, atol=5e-2)
+    # Each parameter's gradient is as close to fp32's as the reference path's bf16 gradient is (relative norm):
+    # the paths round different GEMMs to bf16, so a ReLU near its kink may flip in one and not the other.
+    for param, want in exact_grads.items():
+        fast_error = ((fast_grads[param] - want).norm() / want.norm()).item()
+        ref_error = ((ref_grads[param] - want).norm() / want.norm()).item()
+        assert fast_error <= 1.5 * ref_error + 0.01, (param, fast_error, ref_error)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -204,6 +209,21 @@ def test_leaky_dropout_and_its_gradient_follow_the_mask():
     assert torch.equal(leaky_dropout_(z, 0.1, 0.3, training=False), F.leaky_relu(x, 0.1))
 
 
+def fused_head_by_backend(monkeypatch, bf16: bool) -> dict[str, tuple[torch.Tensor, ...]]:
+    """`linear_cross_entropy`'s losses and gradients (h, weight, bias) with the extension and with PyTorch."""
+    h = torch.randn(50, 8, generator=torch.Generator().manual_seed(6), requires_grad=True)
+    w = torch.randn(3 * 256, 8, generator=torch.Generator().manual_seed(7), requires_grad=True)
+    b = torch.zeros(3 * 256, requires_grad=True)
+    targets = torch.randint(0, 256, (50, 3), generator=torch.Generator().manual_seed(8))
+    results = {}
+    for backend in ("extension", "torch"):
+        monkeypatch.setenv("INPAINTZOO_BACKEND", backend)
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            loss = linear_cross_entropy(h, w, b, targets, chunk=16)
+        results[backend] = (loss, *torch.autograd.grad(loss.sum(), (h, w, b)))
+    return results
+
+
 @needs_extension
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_compiled_dropout_and_cross_entropy_equal_the_pytorch_fallback(monkeypatch, dtype):
@@ -222,14 +242,29 @@ def test_compiled_dropout_and_cross_entropy_equal_the_pytorch_fallback(monkeypat
     y_torch, g_torch = run("torch")
     assert torch.equal(y_ext, y_torch) and torch.equal(g_ext, g_torch)
 
-    h = torch.randn(50, 8, generator=torch.Generator().manual_seed(6), requires_grad=True)
-    w = torch.randn(3 * 256, 8, generator=torch.Generator().manual_seed(7), requires_grad=True)
-    b = torch.zeros(3 * 256, requires_grad=True)
-    targets = torch.randint(0, 256, (50, 3), generator=torch.Generator().manual_seed(8))
-    results = {}
-    for backend in ("extension", "torch"):
-        monkeypatch.setenv("INPAINTZOO_BACKEND", backend)
-        loss = linear_cross_entropy(h, w, b, targets, chunk=16)
-        results[backend] = (loss, *torch.autograd.grad(loss.sum(), (h, w, b)))
+    results = fused_head_by_backend(monkeypatch, bf16=False)
     for e, t in zip(results["extension"], results["torch"]):
         torch.testing.assert_close(e, t, rtol=1e-5, atol=1e-5)
+
+
+@needs_extension
+def test_compiled_cross_entropy_reads_bf16_logits_as_their_fp32_widening():
+    """The bf16 kernel computes in fp32: the losses of the widened logits, the gradient rounded back to bf16."""
+    op = torch.ops.inpaintzoo.softmax_xent_
+    logits = (torch.randn(37, 256, generator=torch.Generator().manual_seed(9)) * 4).to(torch.bfloat16)
+    targets = torch.randint(0, 256, (37,), generator=torch.Generator().manual_seed(10))
+    wide = logits.float()
+    expected = op(wide, targets, True)
+    narrow = logits.clone()
+    losses = op(narrow, targets, True)
+    assert losses.dtype == torch.float32 and torch.equal(losses, expected)
+    assert narrow.dtype == torch.bfloat16 and torch.equal(narrow, wide.to(torch.bfloat16))
+    torch.testing.assert_close(losses, F.cross_entropy(logits.float(), targets, reduction="none"))
+
+
+@needs_extension
+def test_bf16_fused_head_with_the_extension_is_close_to_the_pytorch_fallback(monkeypatch):
+    results = fused_head_by_backend(monkeypatch, bf16=True)
+    for e, t in zip(results["extension"], results["torch"]):
+        assert e.dtype == t.dtype and torch.isfinite(e).all()
+        torch.testing.assert_close(e, t, rtol=2e-2, atol=2e-2)

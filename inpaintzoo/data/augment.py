@@ -116,10 +116,10 @@ def random_hflip(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
 
 def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
     """Each image moved by its own random offset of up to `pixels` in x and y, the border filled by reflection."""
-    batch, _, height, width = images.shape
+    batch, channels, height, width = images.shape
     padded = F.pad(images, (pixels, pixels, pixels, pixels), mode="reflect")
     dy, dx = torch.randint(0, 2 * pixels + 1, (2, batch), generator=generator).to(images.device)
-    rows = (torch.arange(height, device=images.device) + dy[:, None])[:, None, :, None]
-    cols = (torch.arange(width, device=images.device) + dx[:, None])[:, None, None, :]
-    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
-    return padded[torch.arange(batch, device=images.device)[:, None, None, None], channels, rows, cols]
+    stride = width + 2 * pixels  # one gather over the flattened padded planes: a pixel's index is y * stride + x
+    window = torch.arange(height, device=images.device)[:, None] * stride + torch.arange(width, device=images.device)
+    index = (window.view(1, -1) + (dy * stride + dx)[:, None])[:, None, :].expand(batch, channels, -1)
+    return padded.reshape(batch, channels, -1).gather(2, index).view(batch, channels, height, width)

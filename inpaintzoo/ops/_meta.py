@@ -119,4 +119,4 @@ def _leaky_dropout_backward_fake(
 @torch.library.register_fake("inpaintzoo::softmax_xent_")
 def _softmax_xent_fake(logits: torch.Tensor, targets: torch.Tensor, grad: bool) -> torch.Tensor:
     torch._check(logits.dim() == 2, lambda: "inpaintzoo::softmax_xent_: logits (rows, levels)")
-    return logits.new_empty(logits.shape[:1])
+    return logits.new_empty(logits.shape[:1], dtype=torch.float32)

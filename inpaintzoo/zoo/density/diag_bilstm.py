@@ -63,6 +63,43 @@ def diagonal_lstm(gates_in: torch.Tensor, w_state: torch.Tensor) -> torch.Tensor
     return unskew(torch.stack(columns, dim=-1), width)
 
 
+def skew_rows(x: torch.Tensor) -> torch.Tensor:
+    """`skew` for channels-last maps: `(B, H, W, C)` -> `(B, H, W + H - 1, C)`, row `i` moved `i` columns right.
+
+    Rows padded to `W + H` columns, read back `W + H - 1` at a time: one copy, and one slice in the backward."""
+    batch, height, width, channels = x.shape
+    flat = F.pad(x, (0, 0, 0, height)).reshape(batch, height * (width + height), channels)
+    return flat[:, : height * (width + height - 1)].reshape(batch, height, width + height - 1, channels)
+
+
+def unskew_rows(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Inverse of `skew_rows`: rows read back one column longer, so row `i` starts at column 0 again."""
+    batch, height, skewed, channels = x.shape
+    flat = F.pad(x.reshape(batch, height * skewed, channels), (0, 0, 0, height))
+    return flat.view(batch, height, skewed + 1, channels)[:, :, :width]
+
+
+def diagonal_lstm_rows(gates_in: torch.Tensor, w_state: torch.Tensor) -> torch.Tensor:
+    """`diagonal_lstm` on channels-last input gates `(B, H, W, 4 hidden)`: the hidden map `(B, H, W, hidden)`.
+
+    The training path's form: a column's gates are a strided `(B * H, 4 hidden)` matrix of the skewed map, taken
+    with one `unbind` (its backward stacks the columns' gradients once, where indexing a column per step made a
+    gradient the size of the whole map per column), and the 2-tap state convolution is one GEMM a column.
+    """
+    batch, height, width, _ = gates_in.shape
+    hidden = w_state.shape[1]
+    weight = torch.cat([w_state[:, :, 0], w_state[:, :, 1]], dim=1)  # [state above | state here] -> gates
+    h = gates_in.new_zeros(batch, height, hidden, dtype=torch.float32)
+    c = torch.zeros_like(h)
+    columns = []
+    for gates_k in skew_rows(gates_in).unbind(2):
+        state = torch.cat([F.pad(h, (0, 0, 1, 0))[:, :-1], h], dim=-1).reshape(-1, 2 * hidden)
+        gates = torch.addmm(gates_k.reshape(-1, 4 * hidden), state, weight.t())
+        h, c = lstm_cell(gates.view(batch, height, 4 * hidden), c)
+        columns.append(h)
+    return unskew_rows(torch.stack(columns, dim=2), width)
+
+
 class DiagonalBiLSTM(DensityModel):
     """PixelRNN Diagonal BiLSTM: skewed 2x1 column LSTMs, the right-to-left one shifted down a row."""
 
@@ -98,6 +135,21 @@ class DiagonalBiLSTM(DensityModel):
             inputs = lr + F.pad(rl, (0, 0, 1, 0))[:, :, :-1] + (inputs if n > 0 else 0)
         return inputs, maps
 
+    def _layers_rows(self, images: torch.Tensor) -> torch.Tensor:
+        """`_layers`' final features as a channels-last map `(B, H, W, hidden)`: the 1x2 and 1x1 input
+        convolutions as GEMMs over pixel rows, the recurrences as `diagonal_lstm_rows`."""
+        inputs = images.permute(0, 2, 3, 1)
+        for n in range(len(self.lr_input)):
+            weight = self.lr_input[n].masked_weight()  # (4 hidden, C, 1, 2): taps [left, here]
+            left = F.pad(inputs, (0, 0, 1, 0))[:, :, :-1]
+            gates = F.linear(inputs, weight[:, :, 0, 1], self.lr_input[n].bias) + F.linear(left, weight[:, :, 0, 0])
+            lr = diagonal_lstm_rows(gates, self.lr_state[n])
+            conv = self.rl_input[n]
+            gates = F.linear(inputs, conv.weight[:, :, 0, 0], conv.bias).flip(2)
+            rl = diagonal_lstm_rows(gates, self.rl_state[n]).flip(2)
+            inputs = lr + F.pad(rl, (0, 0, 0, 0, 1, 0))[:, :-1] + (inputs if n > 0 else 0)
+        return inputs
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images)
         batch, _, height, width = images.shape
@@ -109,8 +161,8 @@ class DiagonalBiLSTM(DensityModel):
         if use_reference():
             return super().nll(images)
         check_images(images)
-        features, _ = self._layers(images)
-        losses = head_nll(self.head, rows(features), rows(subpixel_targets(images)), LEVELS)
+        features = self._layers_rows(images)
+        losses = head_nll(self.head, features.reshape(-1, self.hidden), rows(subpixel_targets(images)), LEVELS)
         return losses.view(images.shape[0], -1).sum(dim=1)
 
     def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:

@@ -214,11 +214,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             x = hc[start:stop]
-            logits = torch.addmm(b, x, w.t()).float()
+            logits = _xent_dtype(torch.addmm(b, x, w.t()))
             losses[start:stop] = _chunk_xent(logits, targets[start:stop], levels, with_grad)
             if with_grad:
                 g = logits  # now softmax - onehot
-                grad_b += g.sum(dim=0)
+                grad_b += g.sum(dim=0, dtype=torch.float32)
                 g = g.to(dtype)
                 torch.mm(g, w, out=grad_h[start:stop])
                 grad_w += torch.mm(g.t(), x)  # a bf16 partial is summed in fp32
@@ -240,13 +240,22 @@ class _LinearCrossEntropy(torch.autograd.Function):
             return _weighted_backward(h, weight, bias, targets, grad_losses, levels, chunk, dtype)
 
 
+def _xent_dtype(logits: torch.Tensor) -> torch.Tensor:
+    """A chunk of logits as `_chunk_xent` takes them: bf16 stays bf16 where the extension's kernel reads it (the
+    softmax is fp32 inside, as autocast would run it), anything else becomes fp32."""
+    if logits.dtype == torch.bfloat16 and logits.is_contiguous() and _extension("softmax_xent_", logits) is not None:
+        return logits
+    return logits.float()
+
+
 def _chunk_xent(logits: torch.Tensor, targets: torch.Tensor, levels: int, with_grad: bool) -> torch.Tensor:
-    """Losses `(n, G)` of one chunk of fp32 logits `(n, G * levels)`; with `with_grad` the logits are replaced,
-    in place, by their gradient `softmax - onehot`."""
+    """Losses `(n, G)` (fp32) of one chunk of logits `(n, G * levels)`, fp32 or (extension only) bf16; with
+    `with_grad` the logits are replaced, in place, by their gradient `softmax - onehot` in their own dtype."""
     n, groups = targets.shape
     op = _extension("softmax_xent_", logits)
     if op is not None and logits.is_contiguous():
         return op(logits.view(n * groups, levels), targets.reshape(-1), with_grad).view(n, groups)
+    logits = logits.float() if logits.dtype != torch.float32 else logits
     z = logits.view(n, groups, levels)
     target = targets.unsqueeze(-1)
     picked = z.gather(-1, target)

@@ -5,6 +5,10 @@ Step `t` reads the previous sub-pixel's level (a start token at `t = 0`) and pre
 256-way one-hot of that level; multiplying a one-hot by the input-to-state matrix is a row lookup, so
 it is an `nn.Embedding` of size `257 x 4 hidden` rather than a dense matmul. Inpainting carries
 the state along the sequence once, instead of re-running it for every sub-pixel.
+
+Training (`nll`) runs the sequence step-major: the input gates `(3HW, B, 4 hidden)` taken apart with one
+`unbind` (indexing a step per iteration made a gradient the size of the whole sequence per step: minutes a
+batch), one `addmm` a step for the state, and the 256-way head fused into its cross-entropy.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from inpaintzoo.errors import UsageError
 from inpaintzoo.ops.lstm_cell import lstm_cell
 from inpaintzoo.ops.pixelcnn_fill import LEVELS
 from inpaintzoo.zoo.density.base import Decoder, DensityModel, check_images, hole_pixels, subpixel_targets
+from inpaintzoo.zoo.density.fast import linear_cross_entropy, use_reference
 
 START = LEVELS  # the token before the first sub-pixel
 
@@ -54,6 +59,25 @@ class FlatLSTM(DensityModel):
             outputs.append(h)
         logits = self.head(torch.stack(outputs, dim=1))  # (B, 3HW, 256)
         return logits.view(batch, height, width, 3, LEVELS).permute(0, 3, 4, 1, 2)
+
+    def nll(self, images: torch.Tensor) -> torch.Tensor:
+        """As every density model's; the reference path is `forward` and a cross-entropy over its logits."""
+        if use_reference():
+            return super().nll(images)
+        check_images(images)
+        batch = images.shape[0]
+        levels = subpixel_targets(images).permute(2, 3, 1, 0).reshape(-1, batch)  # (3HW, B), sequence order
+        tokens = torch.cat([levels.new_full((1, batch), START), levels[:-1]])
+        gates_in = self.input_to_state(tokens) + self.state_to_state.bias  # (3HW, B, 4 hidden)
+        weight = self.state_to_state.weight
+        h, c = self._initial_state(images)
+        outputs = []
+        for gates_t in gates_in.unbind(0):
+            h, c = lstm_cell(torch.addmm(gates_t, h, weight.t()), c)
+            outputs.append(h)
+        features = torch.stack(outputs).view(-1, self.hidden)  # (3HW * B, hidden)
+        losses = linear_cross_entropy(features, self.head.weight, self.head.bias, levels.reshape(-1, 1), LEVELS)
+        return losses.view(-1, batch).sum(dim=0)
 
     def fill_fast(self, images: torch.Tensor, holes: torch.Tensor, decode: Decoder) -> torch.Tensor:
         filled = images.clone().masked_fill(holes[:, None], 0.0)
