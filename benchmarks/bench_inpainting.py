@@ -260,7 +260,7 @@ def zoo_rows(
     Its metrics are the ones its card records: `benchmarks/train_zoo.py` measured them with `Run.evaluate` on these
     1,000 test images and this centre hole, every mode (tests/test_zoo_entries.py measures the `mean` mode again);
     filling the 1,000 images again in every mode would cost the density models' fill time twice. The grid's fills
-    are recomputed from the entry's weights, on the first batch as for every row.
+    are recomputed from the entry's weights on the grid's own images.
     """
     from inpaintzoo.pretrained import get_entry, load_pretrained, read_card
 
@@ -285,7 +285,7 @@ def zoo_rows(
             "train_command": card.get("train_command"),
         }
         k, tau = int(metrics.get("k", 4)), float(metrics.get("tau", 1.0))
-        preview = predict(run, truth[:BATCH], mask[:BATCH], mode, k, tau=tau)[:PREVIEW]
+        preview = predict(run, truth[:PREVIEW], mask[:PREVIEW], mode, k, tau=tau)
         out.append((row, preview))
     return out
 

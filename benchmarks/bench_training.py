@@ -76,12 +76,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn: Callable[[], Any], repeats: int, device: torch.device) -> dict[str, Any]:
+def timed(fn: Callable[[], Any], repeats: int, device: torch.device, warm_up: bool = True) -> dict[str, Any]:
     """Seconds per call: median, lowest, highest over `repeats` calls after one warm-up; beside the wall time,
     the process's CPU time (on a machine shared with other jobs it counts only the cycles this process got:
     with --threads 1 it is the step's own cost, whatever the load)."""
-    fn()
-    sync(device)
+    if warm_up:
+        fn()
+        sync(device)
     samples, cpu = [], []
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -227,7 +228,11 @@ def bench_row(
     rates: dict[str, Any],
     device: torch.device,
     out: Path,
+    once_beside: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One row. With `once_beside` (the fast row of the same model, precision and batch) a reference step is timed
+    once, without warm-up, minimal loop or counting: its FLOPs and traffic are the fast row's (the same arithmetic),
+    for reference paths that take minutes a step."""
     load_before = load_average()
     torch.manual_seed(0)
     trainer = build_trainer(overrides, precision, channels_last, args.batch, device, out)
@@ -235,14 +240,22 @@ def bench_row(
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     path = reference_path(reference) if trainer.is_density else contextlib.nullcontext()
+    gemm, bw = rates["gemm_flops"][precision], rates["bandwidth_bytes"]
     with path:
-        engine = timed(lambda: trainer.train_step(images), args.repeats, device)
-        minimal_fn = minimal_step(trainer, images, precision) if (trainer.is_density or name in MINIMAL_L2) else None
-        minimal = timed(minimal_fn, args.repeats, device) if minimal_fn is not None else None
-        flops, traffic = count_step(lambda: trainer.train_step(images))
-        gemm, bw = rates["gemm_flops"][precision], rates["bandwidth_bytes"]
-        floor = max(flops / gemm, traffic / bw)
-        bound = profile_step(lambda: trainer.train_step(images)) if engine["median_s"] / floor > PROFILE_OVER else None
+        if once_beside is not None:
+            engine = timed(lambda: trainer.train_step(images), 1, device, warm_up=False)
+            minimal, bound = None, None
+            flops, traffic = once_beside["flops"], once_beside["traffic_bytes"]
+            floor = max(flops / gemm, traffic / bw)
+        else:
+            engine = timed(lambda: trainer.train_step(images), args.repeats, device)
+            density_or_l2 = trainer.is_density or name in MINIMAL_L2
+            minimal_fn = minimal_step(trainer, images, precision) if density_or_l2 else None
+            minimal = timed(minimal_fn, args.repeats, device) if minimal_fn is not None else None
+            flops, traffic = count_step(lambda: trainer.train_step(images))
+            floor = max(flops / gemm, traffic / bw)
+            slow = engine["median_s"] / floor > PROFILE_OVER
+            bound = profile_step(lambda: trainer.train_step(images)) if slow else None
     row = {
         "model": name,
         "path": "reference" if reference else ("fast" if trainer.is_density else "engine"),
@@ -319,16 +332,19 @@ def run_device(device: torch.device, args: argparse.Namespace, precisions: list[
     rows = []
     only = set(args.only.split(",")) if args.only else None
     skip_reference = set(args.skip_reference.split(",")) if args.skip_reference else set()
+    reference_once = set(args.reference_once.split(",")) if args.reference_once else set()
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         for name in DENSITY:
             if only and name not in only:
                 continue
             for precision in precisions:
-                paths = (True, False) if name not in skip_reference else (False,)
-                for reference in paths:
+                fast = bench_row(name, [f"density={name}"], precision, False, False, args, rates, device, Path(tmp))
+                rows.append(fast)
+                if name not in skip_reference:
+                    beside = fast if name in reference_once else None
                     rows.append(
-                        bench_row(name, [f"density={name}"], precision, False, reference, args, rates, device,
-                                  Path(tmp))
+                        bench_row(name, [f"density={name}"], precision, False, True, args, rates, device, Path(tmp),
+                                  once_beside=beside)
                     )
         for name, overrides in CONTEXT.items():
             if only and name not in only:
@@ -349,12 +365,67 @@ def run_device(device: torch.device, args: argparse.Namespace, precisions: list[
     }
 
 
+def row_key(row: dict[str, Any]) -> str:
+    return f"{row['model']} | {row['path']} | {row['precision']} | {'cl' if row['channels_last'] else 'nchw'}"
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def combine(paths: list[Path], out: Path, command: str) -> dict[str, Any]:
+    """Several runs of the table (each its own JSON) as one: every run kept, and per row and per speed-up the
+    median over the runs with the lowest and highest, so a goal is met only where every run meets it."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    rows: dict[str, dict[str, list[float]]] = {}
+    gains: dict[str, list[float]] = {}
+    for run in runs:
+        device = run["devices"][0]
+        for row in device["rows"]:
+            entry = rows.setdefault(row_key(row), {"images_per_s": [], "step_ms": [], "x_floor": [], "overhead": []})
+            entry["images_per_s"].append(row["images_per_s"])
+            entry["step_ms"].append(row["step"]["median_s"] * 1e3)
+            entry["x_floor"].append(row["x_floor"])
+            if row["engine_overhead"] is not None:
+                entry["overhead"].append(row["engine_overhead"])
+        for name, value in device["speedup_fast_over_reference"].items():
+            gains.setdefault(name, []).append(value)
+    summary = {
+        "runs": len(runs),
+        "rows": {k: {m: spread(v) for m, v in entry.items() if v} for k, entry in rows.items()},
+        "speedup_fast_over_reference": {k: spread(v) for k, v in gains.items()},
+        "load_average": [[r["machine"]["load_before"][0], r["machine"]["load_after"][0]] for r in runs],
+        "rates": [r["devices"][0]["rates"] for r in runs],
+    }
+    result = {"command": command, "over_runs": summary, "runs": runs}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| model | path | precision | layout | img/s median [range] | step ms median [range] | x floor median [range]"
+          " | engine overhead [range] |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, entry in summary["rows"].items():
+        cells = [f"{entry[m]['median']:.1f} [{entry[m]['min']:.1f}, {entry[m]['max']:.1f}]"
+                 for m in ("images_per_s", "step_ms", "x_floor")]
+        over = entry.get("overhead")
+        cells.append(f"{over['median']:+.1%} [{over['min']:+.1%}, {over['max']:+.1%}]" if over else "n/a")
+        print("| " + key + " | " + " | ".join(cells) + " |")
+    for name, value in summary["speedup_fast_over_reference"].items():
+        print(f"{name}: {value['median']:.2f}x [{value['min']:.2f}, {value['max']:.2f}]")
+    print(f"wrote {out}")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run: batch 16, 3 repeats")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per row (median, spread)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    parser.add_argument(
+        "--reference-once",
+        default="",
+        help="density models whose reference step is timed once (no warm-up, minimal loop or counting)",
+    )
     parser.add_argument(
         "--skip-reference",
         default="",
@@ -364,7 +435,13 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (the CPU, and CUDA where present)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--combine", nargs="+", type=Path, metavar="RUN_JSON",
+                        help="merge these runs' JSON into --out (medians and ranges over the runs); measure nothing")
+    parser.add_argument("--command", default="", help="with --combine: the command the runs were made with")
     args = parser.parse_args()
+    if args.combine:
+        combine(args.combine, args.out, args.command)
+        return
     ensure_passive_openmp()
     if args.quick:
         args.repeats, args.batch = min(args.repeats, 3), min(args.batch, 16)
@@ -387,6 +464,7 @@ def main() -> None:
         "quick": args.quick,
         "batch": args.batch,
         "skip_reference": [n for n in args.skip_reference.split(",") if n],
+        "reference_once": [n for n in args.reference_once.split(",") if n],
         "repeats": args.repeats,
         "devices": [],
     }

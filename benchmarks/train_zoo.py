@@ -62,7 +62,7 @@ DENSITY_TUNED: dict[str, tuple[str, list[str], float]] = {
     "gated-pixelcnn": ("3e-3", [], 20),
     "row-lstm": ("3e-3", [], 20),
     "diag-bilstm": ("3e-3", [], 15),
-    "flat-lstm": ("3e-3", [], 15),
+    "flat-lstm": ("3e-3", [], 10),
 }
 
 
