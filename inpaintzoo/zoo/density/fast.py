@@ -204,25 +204,25 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, weight, bias, targets, levels, chunk, dtype, with_grad):  # type: ignore[override]
-        n, groups = h.shape[0], weight.shape[0] // levels
+        n, cols, groups = h.shape[0], h.shape[1], weight.shape[0] // levels
         w, b = weight.to(dtype), bias.to(dtype)
         hc = h.to(dtype)
+        if with_grad:  # a column of ones: each chunk's weight-gradient GEMM also sums its bias gradient
+            hc = torch.cat([hc, hc.new_ones(n, 1)], dim=1)
         losses = torch.empty(n, groups, dtype=torch.float32, device=h.device)
-        grad_h = torch.empty(n, h.shape[1], dtype=dtype, device=h.device) if with_grad else None
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device) if with_grad else None
-        grad_b = torch.zeros(bias.shape, dtype=torch.float32, device=h.device) if with_grad else None
+        grad_h = torch.empty(n, cols, dtype=dtype, device=h.device) if with_grad else None
+        grad_wb = torch.zeros(weight.shape[0], cols + 1, dtype=torch.float32, device=h.device) if with_grad else None
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             x = hc[start:stop]
-            logits = _xent_dtype(torch.addmm(b, x, w.t()))
+            logits = _xent_dtype(torch.addmm(b, x[:, :cols], w.t()))
             losses[start:stop] = _chunk_xent(logits, targets[start:stop], levels, with_grad)
             if with_grad:
-                g = logits  # now softmax - onehot
-                grad_b += g.sum(dim=0, dtype=torch.float32)
-                g = g.to(dtype)
+                g = logits.to(dtype)  # now softmax - onehot
                 torch.mm(g, w, out=grad_h[start:stop])
-                grad_w += torch.mm(g.t(), x)  # a bf16 partial is summed in fp32
+                grad_wb += torch.mm(g.t(), x)  # [weight | bias] gradients; a bf16 partial is summed in fp32
         if with_grad:
+            grad_w, grad_b = grad_wb[:, :cols], grad_wb[:, cols]
             ctx.save_for_backward(h, weight, bias, targets, grad_h, grad_w, grad_b)
         ctx.config = (levels, chunk, dtype)
         return losses
