@@ -154,13 +154,19 @@ def command_line(name: str) -> str:
     return "inpaintzoo train " + " ".join(shlex.quote(o) for o in RECIPES[name]["overrides"])  # type: ignore[union-attr]
 
 
+def recipe_minutes(recipe: dict[str, object]) -> float:
+    overrides = recipe["overrides"]
+    assert isinstance(overrides, list)
+    return float(next(o for o in overrides if o.startswith("train.max_minutes=")).split("=", 1)[1])
+
+
 def train_with_snapshot(overrides: list[str], minutes: float, snapshot: Path | None) -> Path:
     """Train for `minutes`, copy the run directory to `snapshot`, resume to the recipe's whole budget."""
     import inpaintzoo
 
     if snapshot is None or snapshot.exists():
         raise SystemExit(f"--snapshot-at needs a --snapshot-to that does not exist yet (got {snapshot})")
-    budget = float(next(o for o in overrides if o.startswith("train.max_minutes=")).split("=", 1)[1])
+    budget = recipe_minutes({"overrides": overrides})
     if not 0 < minutes < budget:
         raise SystemExit(f"--snapshot-at {minutes:g} must lie inside the recipe's budget of {budget:g} minutes")
     run_dir = inpaintzoo.train([*overrides, f"train.max_minutes={minutes}"], progress=True)
@@ -216,6 +222,9 @@ def main() -> None:
     data["card"]["about"] = recipe["about"]
     data["card"]["hardware"] = HARDWARE
     data["card"]["checkpoint"] = recipe["checkpoint"]
+    if args.snapshot_at:  # the resumed run's config holds the rest of the budget, the card the whole of it
+        data["card"]["budget"]["max_minutes"] = recipe_minutes(recipe)
+        data["card"]["snapshot"] = {"minutes": args.snapshot_at, "to": str(args.snapshot_to)}
     if data["config"].get("task") == "density":
         modes = score_modes(card, args.limit)
         best = min(modes, key=lambda m: modes[m]["hole_mse"])

@@ -344,7 +344,8 @@ def config_cmd(ctx: click.Context, overrides: tuple[str, ...]) -> None:
     "--mode",
     default="greedy",
     show_default=True,
-    help="Density models: greedy, sample, mean, best-of-k or posterior-mean.",
+    help="Density models: greedy, sample, mean, best-of-k or posterior-mean. A pretrained density entry "
+    "decodes as its card's headline metrics were measured (its mode, --k and --tau) unless these are given.",
 )
 @click.option("--k", default=4, show_default=True, help="Samples for --mode best-of-k and posterior-mean.")
 @click.option("--temperature", default=1.0, show_default=True, help="Softmax temperature for sampling.")
@@ -394,6 +395,7 @@ def eval_cmd(
             raise UsageError(f"--data-root: data={run.config['data']['name']} reads no folder (it has no data.root)")
         run.config["data"]["root"] = str(data_root)
     refuse_density_options(ctx, run, run_dir or run.name)
+    mode, k, tau = card_decoding(ctx, run, model_name, mode, k, tau)
     stem_name = f"eval-{split}-{mode}" if run.is_density else f"eval-{split}"
     # a pretrained entry's outputs go to the current folder: eval-test-unet-l2.json (no dot for with_suffix to eat)
     stem = out or (run_dir / stem_name if run_dir is not None else Path(f"{stem_name}-{run.name.replace('.', '-')}"))
@@ -438,6 +440,28 @@ def refuse_density_options(ctx: click.Context, run: Any, run_dir: Path) -> None:
             f"--{given[0]} applies to density models, which fill pixel by pixel; {run_dir} is a context encoder "
             "(it predicts the whole patch at once): drop it"
         )
+
+
+def card_decoding(
+    ctx: click.Context, run: Any, model_name: str | None, mode: str, k: int, tau: float
+) -> tuple[str, int, float]:
+    """A pretrained density entry decodes as its card's headline metrics were measured (their mode, K and tau):
+    what a user gets by default is what the zoo's table says. Options given on the command line win."""
+    from click.core import ParameterSource
+
+    if model_name is None or not run.is_density:
+        return mode, k, tau
+    from inpaintzoo.pretrained import get_entry
+
+    best = get_entry(model_name, get_registry(ctx)).metrics
+    if ctx.get_parameter_source("mode") != ParameterSource.DEFAULT or "mode" not in best:
+        return mode, k, tau
+    keep = {n: ctx.get_parameter_source(n) != ParameterSource.DEFAULT for n in ("k", "tau")}
+    return (
+        str(best["mode"]),
+        k if keep["k"] or "k" not in best else int(best["k"]),
+        tau if keep["tau"] or "tau" not in best else float(best["tau"]),
+    )
 
 
 def hole_mse_labels(preview: Any, columns: int) -> list[str] | None:
@@ -490,9 +514,11 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     "--mode",
     default="greedy",
     show_default=True,
-    help="Density models: greedy, sample, mean, best-of-k, posterior-mean.",
+    help="Density models: greedy, sample, mean, best-of-k, posterior-mean. A pretrained density entry decodes "
+    "as its card's headline metrics were measured (its mode, --k and --tau) unless these are given.",
 )
 @click.option("--k", default=4, show_default=True, help="Samples for --mode best-of-k and posterior-mean.")
+@click.option("--tau", default=1.0, show_default=True, help="posterior-mean: exponent of the weights (0: plain mean).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing result files.")
 @click.option("--device", default="auto", show_default=True)
@@ -509,6 +535,7 @@ def inpaint(
     out: Path,
     mode: str,
     k: int,
+    tau: float,
     seed: int,
     overwrite: bool,
     device: str,
@@ -547,6 +574,7 @@ def inpaint(
     refuse_existing(targets + extra, overwrite)
     run = load_target(ctx, run_dir, model_name, device)
     refuse_density_options(ctx, run, run.name)
+    mode, k, tau = card_decoding(ctx, run, model_name, mode, k, tau)
     from inpaintzoo.engine.precision import check_precision
 
     check_precision(precision, run.device, key="--precision")
@@ -580,7 +608,7 @@ def inpaint(
         except InpaintzooError as exc:
             raise type(exc)(f"{path}: {exc}") from None
         jobs.append((path, pixels.permute(1, 2, 0).numpy(), hole.numpy()))
-    density = {"mode": mode, "k": k, "seed": seed} if run.is_density else {}
+    density = {"mode": mode, "k": k, "tau": tau, "seed": seed} if run.is_density else {}
     for (path, image, hole), target in zip(jobs, targets):
         filled = inpaint_photo(run, image, hole, strategy=strategy, precision=precision, **density)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -487,3 +487,18 @@ def test_serve_command_prints_its_loopback_url_and_serves(run_dirs: dict[str, Pa
         process.terminate()
         process.wait(timeout=30)
     assert "warning" not in process.stderr.read()
+
+
+def test_a_density_entry_is_offered_with_its_cards_decoding_first() -> None:
+    from types import SimpleNamespace
+
+    from inpaintzoo.runs import DENSITY_MODES
+    from inpaintzoo.web.models import ServedModel
+
+    served = ServedModel("px", "pretrained", SimpleNamespace(is_density=True),
+                         decoding={"mode": "posterior-mean", "k": 16, "tau": 0.1})  # fmt: skip
+    assert served.modes[0] == "posterior-mean" and sorted(served.modes) == sorted(DENSITY_MODES)
+    assert served.decode_options("posterior-mean") == {"k": 16, "tau": 0.1}
+    assert served.decode_options("mean") == {}
+    plain = ServedModel("run", "run", SimpleNamespace(is_density=True))
+    assert plain.modes == list(DENSITY_MODES) and plain.decode_options("greedy") == {}

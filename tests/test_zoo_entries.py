@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 from PIL import Image
 
 import inpaintzoo
@@ -105,3 +106,19 @@ def test_density_entry_card_reproduces_in_its_mean_mode(cifar_root: Path, name: 
     expected = card["metrics_by_mode"]["mean"]
     assert metrics["hole_mse"] == pytest.approx(expected["hole_mse"], abs=0.05), name
     assert metrics["bits_per_dim"] == pytest.approx(expected["bits_per_dim"], abs=1e-4), name
+
+
+def test_a_density_entry_decodes_as_its_card_unless_told_otherwise(
+    cifar_root: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`eval --model` (the card's eval command) measures the card's headline mode, K and tau by default."""
+    best = json.loads((ZOO / "pixelcnn.cifar10.json").read_text())["card"]["metrics"]
+    code, _, err = run_cli(capsys, "eval", "--model", "pixelcnn.cifar10", "--limit", "4", "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "a.json").read_text())
+    assert (record["mode"], record["k"], record["tau"]) == (best["mode"], best["k"], best["tau"])
+    code, _, err = run_cli(
+        capsys, "eval", "--model", "pixelcnn.cifar10", "--limit", "4", "--mode", "mean", "--out", str(tmp_path / "b")
+    )
+    assert code == 0, err
+    assert json.loads((tmp_path / "b.json").read_text())["mode"] == "mean"

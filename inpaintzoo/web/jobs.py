@@ -75,7 +75,10 @@ def fill(
     control: Control | None = None,
 ) -> np.ndarray:
     """Fill `mask` ((H, W) bool) of `image` ((H, W, 3) uint8) with one model (`inpaintzoo.photos`), any size."""
-    kwargs: dict[str, Any] = {"mode": mode or model.modes[0], "seed": seed} if model.is_density else {}
+    kwargs: dict[str, Any] = {}
+    if model.is_density:
+        mode = mode or model.modes[0]
+        kwargs = {"mode": mode, "seed": seed, **model.decode_options(mode)}
     _local.control = control
     try:
         out = inpaint_photo(model.run, image, mask, strategy=strategy, **kwargs)

@@ -24,6 +24,8 @@ class ServedModel:
     run: Any
     summary: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    #: a pretrained density entry's own decoding (its card's headline mode, k, tau): the page's default
+    decoding: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_density(self) -> bool:
@@ -36,7 +38,14 @@ class ServedModel:
             return []
         from inpaintzoo import runs
 
-        return list(runs.DENSITY_MODES)
+        first = self.decoding.get("mode")
+        return ([first] if first in runs.DENSITY_MODES else []) + [m for m in runs.DENSITY_MODES if m != first]
+
+    def decode_options(self, mode: str) -> dict[str, Any]:
+        """`k` and `tau` for `mode`: the card's where it is the card's mode, else the defaults."""
+        if mode != self.decoding.get("mode"):
+            return {}
+        return {key: self.decoding[key] for key in ("k", "tau") if key in self.decoding}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -76,7 +85,9 @@ def load_models(
     for name in names:
         run = inpaintzoo.pretrained(name, device=device)
         summary, metrics = _card_fields(entries.get(name))
-        served.append(ServedModel(name, "pretrained", run, summary, metrics))
+        best = getattr(entries.get(name), "metrics", {}) or {}
+        decoding = {k: best[k] for k in ("mode", "k", "tau") if k in best} if run.is_density else {}
+        served.append(ServedModel(name, "pretrained", run, summary, metrics, decoding))
     taken = {m.name for m in served}
     for path in run_dirs:
         run = load_run(path, device=device)
