@@ -369,6 +369,11 @@ def throughput(overrides: list[str], steps: int = 12) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
+def row_model(row: dict[str, Any]) -> str:
+    """The model a row belongs to: recorded, or its method without the mode in brackets."""
+    return row.get("model") or row["method"].split(" (")[0]
+
+
 def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`old` with each row whose method is in `new` replaced in place, `new`'s other rows added; baselines
     first, then the learned models in `MODELS` order (a model's fill modes keep theirs)."""
@@ -376,8 +381,11 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
     merged = [by_method.pop(r["method"], r) for r in old] + list(by_method.values())
     order = {name: i for i, name in enumerate(MODELS)}
 
-    def place(row: dict[str, Any]) -> int:  # a zoo entry's rows (row-lstm.cifar10) go where its architecture's do
-        return order.get((row.get("model") or row["method"].split(" (")[0]).split(".")[0], -1)
+    def place(row: dict[str, Any]) -> int:  # baselines first; a zoo entry's rows go where its architecture's do
+        name = row_model(row)
+        if name not in order and "." not in name:
+            return -1  # a baseline
+        return order.get(name.split(".")[0], len(order))
 
     return sorted(merged, key=place)
 
@@ -487,7 +495,7 @@ def main() -> None:
     speeds = {} if args.skip_throughput else {k: throughput(v) for k, v in THROUGHPUT.items()}
     if previous:
         replaced = {z.split(".")[0] for z in zoo_names}  # a zoo entry's rows replace its architecture's rows here
-        old_rows = [r for r in previous.get("rows", []) if r.get("model") not in replaced]
+        old_rows = [r for r in previous.get("rows", []) if row_model(r) not in replaced]
         rows = merge_rows(old_rows, rows)
         speeds = {**previous.get("throughput_img_per_s", {}), **speeds}
         kept = load_previews(args.out / PREVIEWS, truth, mask)

@@ -19,7 +19,7 @@ from inpaintzoo.pretrained import sha256_file
 ZOO = Path(inpaintzoo.__file__).parent / "zoo" / "pretrained"
 SAMPLES = Path(inpaintzoo.__file__).parent / "data" / "samples"
 BUILTIN = {"unet.l2", "unet.gan", "unet.freeform"}  # context encoders
-DENSITY = {"pixelcnn.cifar10"}
+DENSITY = {"pixelcnn.cifar10", "gated-pixelcnn.cifar10", "row-lstm.cifar10", "diag-bilstm.cifar10", "flat-lstm.cifar10"}
 SIZE_LIMIT = 16 * 2**20  # every builtin entry's weights together
 
 
