@@ -693,8 +693,14 @@ def models_cmd(ctx: click.Context, pattern: str, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"{len(rows)} pretrained models")
+    widest = max((len(r["name"]) for r in rows), default=4)
     for column in ("name", "plugin", "fills", *(label for _, label, _ in METRIC_COLUMNS), "weights"):
-        table.add_column(column, no_wrap=column == "name", justify="right" if column in ("hole MSE", "PSNR") else None)
+        table.add_column(
+            column,
+            no_wrap=column not in ("fills", "weights", "plugin"),  # names and numbers whole; the prose wraps
+            min_width=widest if column == "name" else None,
+            justify="right" if column in ("hole MSE", "PSNR") else None,
+        )
     for r in rows:
         fills = f"{r['box'][2]}x{r['box'][3]} box" if r["box"] else f"any mask ({r['mask']})"
         values = [format(r["metrics"][k], f) if k in r["metrics"] else "" for k, _, f in METRIC_COLUMNS]
