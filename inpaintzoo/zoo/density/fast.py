@@ -249,13 +249,12 @@ def _xent_dtype(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _chunk_xent(logits: torch.Tensor, targets: torch.Tensor, levels: int, with_grad: bool) -> torch.Tensor:
-    """Losses `(n, G)` (fp32) of one chunk of logits `(n, G * levels)`, fp32 or (extension only) bf16; with
-    `with_grad` the logits are replaced, in place, by their gradient `softmax - onehot` in their own dtype."""
+    """Losses `(n, G)` of one chunk of logits `(n, G * levels)`: fp32, or bf16 where `_xent_dtype` kept it for the
+    extension; with `with_grad` the logits are replaced, in place, by their gradient `softmax - onehot`."""
     n, groups = targets.shape
     op = _extension("softmax_xent_", logits)
     if op is not None and logits.is_contiguous():
         return op(logits.view(n * groups, levels), targets.reshape(-1), with_grad).view(n, groups)
-    logits = logits.float() if logits.dtype != torch.float32 else logits
     z = logits.view(n, groups, levels)
     target = targets.unsqueeze(-1)
     picked = z.gather(-1, target)
