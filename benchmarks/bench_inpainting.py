@@ -194,11 +194,14 @@ def predict(
     k: int,
     ess: list[torch.Tensor] | None = None,
     tau: float = 1.0,
+    mirror: bool = False,
 ) -> torch.Tensor:
     """The fills of `truth`, batch by batch; `ess` collects posterior-mean's effective sample sizes."""
     kwargs: dict[str, Any] = {"mode": mode, "k": k} if mode else {}
     if mode == "posterior-mean":
         kwargs["tau"] = tau
+    if mode and mirror:
+        kwargs["mirror"] = True
     parts = []
     for i in range(0, len(truth), BATCH):
         parts.append(run.inpaint(truth[i : i + BATCH], mask[i : i + BATCH], **kwargs))
@@ -255,7 +258,7 @@ def evaluate_model(
 def zoo_rows(
     name: str, truth: torch.Tensor, mask: torch.Tensor, folder: Path | None = None
 ) -> list[tuple[dict[str, Any], torch.Tensor]]:
-    """A pretrained density entry's rows, one per decoding mode, with their first predictions.
+    """A pretrained density entry's rows, one per decoding (mode, and `+mirror`), with their first predictions.
 
     Its metrics are the ones its card records: `benchmarks/train_zoo.py` measured them with `Run.evaluate` on these
     1,000 test images and this centre hole, every mode (tests/test_zoo_entries.py measures the `mean` mode again);
@@ -272,11 +275,13 @@ def zoo_rows(
     run = load_pretrained(entry, device="cpu", progress=False)
     budget = card.get("budget", {})
     out = []
-    for mode, metrics in by_mode.items():
+    for label, metrics in by_mode.items():
+        mode, mirror = str(metrics.get("mode", label)), bool(metrics.get("mirror", False))
         row = {
-            "method": f"{name} ({mode})",
+            "method": f"{name} ({label})",
             "model": name,
             "mode": mode,
+            "mirror": mirror,
             "source": "card",
             **{k: v for k, v in metrics.items() if k != "bits_per_dim"},
             "test_bits_per_dim": metrics.get("bits_per_dim"),
@@ -285,7 +290,7 @@ def zoo_rows(
             "train_command": card.get("train_command"),
         }
         k, tau = int(metrics.get("k", 4)), float(metrics.get("tau", 1.0))
-        preview = predict(run, truth[:PREVIEW], mask[:PREVIEW], mode, k, tau=tau)
+        preview = predict(run, truth[:PREVIEW], mask[:PREVIEW], mode, k, tau=tau, mirror=mirror)
         out.append((row, preview))
     return out
 

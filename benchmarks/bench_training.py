@@ -13,8 +13,9 @@ bf16 (torch.autocast; AMX on a Sapphire Rapids CPU), the context encoders also c
 - its floor at that precision: the larger of the FLOPs at the GEMM rate and the traffic at the memory
   bandwidth, both measured in the same run (a 2048^3 matmul in that dtype, a 256 MB copy), and the step's
   ratio to it;
-- the engine's overhead against a hand-written minimal loop (same model, same batch, no logging: the
-  likelihood or the L2 reconstruction, backward, Adam) for the density models and the L2 encoders;
+- the engine's overhead against a hand-written minimal loop (same model, same batch, same optimiser, no
+  logging: the likelihood or the L2 reconstruction, backward, the optimiser's step) for the density models and
+  the L2 encoders; the two are timed in alternation and the overhead is the median of the pairs' ratios;
 - for a row more than 3x its floor, a profile of one step (torch.profiler): the ops with the most self time and
   their share of the step, i.e. what bounds it.
 
@@ -125,6 +126,12 @@ def timed_pair(
     )
 
 
+def paired_overhead(engine: dict[str, Any], minimal: dict[str, Any]) -> float:
+    """The engine's overhead: the median over the alternated pairs of engine step / minimal step, minus one (a
+    pair's two steps ran back to back, so a slow spell of the machine cancels in its ratio)."""
+    return statistics.median(e / m for e, m in zip(engine["samples_s"], minimal["samples_s"], strict=True)) - 1.0
+
+
 def gemm_rate(dtype: torch.dtype, device: torch.device, repeats: int) -> float:
     """FLOP/s of a 2048^3 matmul in `dtype`: the practical peak of dense math at that precision."""
     n = 2048
@@ -192,9 +199,11 @@ def build_trainer(overrides: list[str], precision: str, channels_last: bool, bat
 
 
 def minimal_step(trainer: Trainer, images: torch.Tensor, precision: str) -> Callable[[], None] | None:
-    """The hand-written loop of one step of the trainer's model: loss, backward, Adam; None for adversarial rows."""
+    """The hand-written loop of one step of the trainer's model: loss, backward, the engine's optimiser (a fresh
+    one of the same kind and settings); None for adversarial rows."""
     model, device = trainer.model, trainer.device
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    engine_opt = trainer.optimizers["generator"]  # the same optimiser (fused where the engine's is), its own state
+    opt = type(engine_opt)(model.parameters(), **engine_opt.defaults)
     if trainer.is_density:
 
         def density() -> None:
@@ -298,7 +307,7 @@ def bench_row(
         "x_floor": engine["median_s"] / floor,
         "x_floor_cpu": engine["cpu_median_s"] / floor,
         "minimal": minimal,
-        "engine_overhead": (engine["median_s"] / minimal["median_s"] - 1.0) if minimal else None,
+        "engine_overhead": paired_overhead(engine, minimal) if minimal else None,
         "profile": bound,
         "load_average": [load_before, load_average()],
     }

@@ -8,6 +8,8 @@ a warm-up epoch), scores it on the 1,000 CIFAR-10 test images with its own mask 
     python benchmarks/train_zoo.py unet.freeform --export-only runs/zoo/freeform
     python benchmarks/train_zoo.py --list                  # the recipes and their commands
     python benchmarks/train_zoo.py row-lstm.cifar10 --snapshot-at 10 --snapshot-to runs/table1/row-lstm
+    python benchmarks/train_zoo.py diag-bilstm.cifar10 --resume runs/zoo/diag-bilstm --trained 15
+    python benchmarks/train_zoo.py row-lstm.cifar10 --add-modes mean+mirror   # score one more decoding
 
 `--snapshot-at M` stops the training after M minutes, copies the run directory (the same model trained for M
 minutes: the study's Table 1 rows at an equal budget, benchmarks/bench_table1.py) and resumes it to the full
@@ -26,6 +28,7 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +62,9 @@ HARDWARE = "one thread of a 2-core Sapphire Rapids CPU (bf16 on AMX), two traini
 #: (benchmarks/README.md): name -> (learning rate, extra overrides, minutes)
 DENSITY_TUNED: dict[str, tuple[str, list[str], float]] = {
     "pixelcnn": ("3e-3", [], 20),
-    "gated-pixelcnn": ("3e-3", [], 20),
+    "gated-pixelcnn": ("3e-3", [], 60),
     "row-lstm": ("3e-3", [], 20),
-    "diag-bilstm": ("3e-3", [], 15),
+    "diag-bilstm": ("3e-3", [], 60),
     "flat-lstm": ("3e-3", [], 10),
 }
 
@@ -125,29 +128,63 @@ RECIPES: dict[str, dict[str, object]] = {
         )
     },
 }
-#: density entries are scored in every decoding mode; the card's `metrics` are its best mode's
-DENSITY_MODES = {
-    "greedy": {},
-    "mean": {},
-    "sample": {},
-    "best-of-k": {"k": 4},
-    "posterior-mean": {"k": 16, "tau": 0.1},
+#: density entries are scored in every decoding (a label -> its `evaluate` arguments); the card's `metrics` are
+#: its best decoding's. `+mirror` averages the fill with the mirror image's (twice the cost).
+DENSITY_DECODINGS: dict[str, dict[str, object]] = {
+    "greedy": {"mode": "greedy"},
+    "mean": {"mode": "mean"},
+    "sample": {"mode": "sample"},
+    "best-of-k": {"mode": "best-of-k", "k": 4},
+    "posterior-mean": {"mode": "posterior-mean", "k": 16, "tau": 0.1},
+    "mean+mirror": {"mode": "mean", "mirror": True},
+    "posterior-mean+mirror": {"mode": "posterior-mean", "k": 16, "tau": 0.1, "mirror": True},
 }
 
 
-def score_modes(card: Path, limit: int) -> dict[str, dict[str, float]]:
-    """Test-split metrics of a density entry in each decoding mode (the same seeded masks as `eval`)."""
+def score_modes(
+    card: Path, limit: int, labels: list[str] | None = None, done: Callable[[dict], None] | None = None
+) -> dict[str, dict[str, object]]:
+    """Test-split metrics of a density entry in each decoding (the same seeded masks as `eval`); `done` gets the
+    results so far after each decoding, so that a long scoring that is stopped keeps what it measured."""
     from inpaintzoo.pretrained import load_pretrained, read_card
 
     entry = read_card(card)  # read afresh: the registry was loaded before the entry's files existed
     name = entry.name
     run = load_pretrained(entry, device="cpu")
     out = {}
-    for mode, kwargs in DENSITY_MODES.items():
-        metrics, _ = run.evaluate("test", limit=limit, mode=mode, **kwargs)
-        out[mode] = {**metrics, **kwargs}
-        print(f"{name} ({mode}): hole MSE {metrics['hole_mse']:.0f}, {metrics['bits_per_dim']:.3f} bits/dim")
+    for label in labels or list(DENSITY_DECODINGS):
+        kwargs = DENSITY_DECODINGS[label]
+        metrics, _ = run.evaluate("test", limit=limit, **kwargs)
+        out[label] = {**metrics, **kwargs}
+        if done is not None:
+            done(out)
+        mse, bpd = metrics["hole_mse"], metrics["bits_per_dim"]
+        print(f"{name} ({label}): hole MSE {mse:.0f}, {bpd:.3f} bits/dim", flush=True)
     return out
+
+
+def set_headline(card: dict[str, object], modes: dict[str, dict[str, object]]) -> None:
+    """The card's `metrics` are its best decoding's (lowest hole MSE), with that decoding's arguments."""
+    best = min(modes, key=lambda m: float(modes[m]["hole_mse"]))  # type: ignore[arg-type]
+    card["metrics_by_mode"] = modes
+    card["metrics"] = {**modes[best], "decoding": best}
+
+
+def add_modes(card_path: Path, labels: list[str], limit: int) -> None:
+    """Score more decodings of an exported density entry into its card, and choose its headline again."""
+    unknown = [label for label in labels if label not in DENSITY_DECODINGS]
+    if unknown or not card_path.is_file():
+        raise SystemExit(f"--add-modes: unknown {unknown} (known: {', '.join(DENSITY_DECODINGS)})" if unknown
+                         else f"--add-modes: no card {card_path}: export the entry first")
+    data = json.loads(card_path.read_text())
+    modes = {label: {**DENSITY_DECODINGS[label], **m} for label, m in data["card"]["metrics_by_mode"].items()}
+    def keep(scored: dict) -> None:
+        set_headline(data["card"], {**modes, **scored})
+        card_path.write_text(json.dumps(data, indent=2) + "\n")
+
+    score_modes(card_path, limit, labels, done=keep)
+    metrics = data["card"]["metrics"]
+    print(f"{data['name']}: best {metrics['decoding']}, hole MSE {metrics['hole_mse']:.1f}; wrote {card_path}")
 
 
 def command_line(name: str) -> str:
@@ -187,6 +224,14 @@ def main() -> None:
     parser.add_argument("--snapshot-at", type=float, default=0.0, metavar="MINUTES",
                         help="copy the run after this many minutes to --snapshot-to, then train on")
     parser.add_argument("--snapshot-to", type=Path, help="where the snapshot's run directory goes (must not exist)")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="train this run of the recipe on to the recipe's budget (with --trained), then export")
+    parser.add_argument("--trained", type=float, default=0.0, metavar="MINUTES",
+                        help="with --resume or --export-only: the minutes the run had trained before it was resumed")
+    parser.add_argument("--decodings", metavar="LABELS",
+                        help=f"score these decodings of a density entry (default all: {','.join(DENSITY_DECODINGS)})")
+    parser.add_argument("--add-modes", metavar="LABELS",
+                        help="score these decodings (comma-separated: mean+mirror,...) into the card in --out")
     args = parser.parse_args()
     if args.list or args.name is None:
         for name in RECIPES:
@@ -197,8 +242,19 @@ def main() -> None:
     from inpaintzoo.pretrained import export
 
     recipe = RECIPES[args.name]
+    if args.add_modes:
+        add_modes(args.out / f"{args.name}.json", args.add_modes.split(","), args.limit)
+        return
+    unknown = [d for d in (args.decodings or "").split(",") if d and d not in DENSITY_DECODINGS]
+    if unknown:
+        raise SystemExit(f"--decodings: unknown {unknown[0]!r} (known: {', '.join(DENSITY_DECODINGS)})")
+    budget = recipe_minutes(recipe)
+    if args.resume is not None and not 0 < args.trained < budget:
+        raise SystemExit(f"--resume needs --trained MINUTES inside the budget of {budget:g} (got {args.trained:g})")
     run_dir = args.export_only
-    if run_dir is None:
+    if args.resume is not None:
+        run_dir = inpaintzoo.train([f"train.max_minutes={budget - args.trained:g}"], progress=True, resume=args.resume)
+    elif run_dir is None:
         arch, tag = args.name.split(".", 1)
         tag = arch if tag == "cifar10" else tag  # runs/zoo/l2, runs/zoo/row-lstm
         overrides = [*recipe["overrides"], f"train.out={args.runs}", f"train.name={tag}"]
@@ -225,11 +281,17 @@ def main() -> None:
     if args.snapshot_at:  # the resumed run's config holds the rest of the budget, the card the whole of it
         data["card"]["budget"]["max_minutes"] = recipe_minutes(recipe)
         data["card"]["snapshot"] = {"minutes": args.snapshot_at, "to": str(args.snapshot_to)}
+    if args.trained:  # resumed: its config holds the last leg's budget, the card the whole of it
+        data["card"]["budget"]["max_minutes"] = budget
+        data["card"]["resumed"] = {"after_minutes": args.trained}
     if data["config"].get("task") == "density":
-        modes = score_modes(card, args.limit)
-        best = min(modes, key=lambda m: modes[m]["hole_mse"])
-        data["card"]["metrics_by_mode"] = modes
-        data["card"]["metrics"] = {**modes[best], "mode": best}
+
+        def keep(modes: dict) -> None:
+            set_headline(data["card"], modes)
+            card.write_text(json.dumps(data, indent=2) + "\n")
+
+        labels = args.decodings.split(",") if args.decodings else None
+        set_headline(data["card"], score_modes(card, args.limit, labels, done=keep))
     card.write_text(json.dumps(data, indent=2) + "\n")
     metrics = data["card"]["metrics"]
     print(f"{args.name}: hole MSE {metrics['hole_mse']:.1f} on {metrics['images']} test images; wrote {weights}")

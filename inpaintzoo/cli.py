@@ -330,6 +330,16 @@ def config_cmd(ctx: click.Context, overrides: tuple[str, ...]) -> None:
     print_config_json(config)
 
 
+#: `--mirror` of `eval` and `inpaint`
+MIRROR_OPTION = click.option(
+    "--mirror/--no-mirror",
+    default=False,
+    show_default=True,
+    help="Density models (greedy, mean, posterior-mean): also fill the mirror image and average the two fills "
+    "(twice the time, a lower hole MSE).",
+)
+
+
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--model", "model_name", metavar="NAME", help="Evaluate a pretrained entry (see `inpaintzoo models`).")
@@ -345,12 +355,13 @@ def config_cmd(ctx: click.Context, overrides: tuple[str, ...]) -> None:
     default="greedy",
     show_default=True,
     help="Density models: greedy, sample, mean, best-of-k or posterior-mean. A pretrained density entry "
-    "decodes as its card's headline metrics were measured (its mode, --k and --tau) unless these are given.",
+    "decodes as its card's headline metrics were measured (its mode, --k, --tau and --mirror) unless these are given.",
 )
 @click.option("--k", default=4, show_default=True, help="Samples for --mode best-of-k and posterior-mean.")
 @click.option("--temperature", default=1.0, show_default=True, help="Softmax temperature for sampling.")
 @click.option("--tau", default=1.0, show_default=True, help="posterior-mean: exponent of the weights (0: plain mean).")
 @click.option("--window", type=int, default=None, help="posterior-mean: weigh by the N rows below the hole only.")
+@MIRROR_OPTION
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option(
     "--out",
@@ -378,6 +389,7 @@ def eval_cmd(
     temperature: float,
     tau: float,
     window: int | None,
+    mirror: bool,
     checkpoint: str,
     out: Path | None,
     overwrite: bool,
@@ -395,8 +407,8 @@ def eval_cmd(
             raise UsageError(f"--data-root: data={run.config['data']['name']} reads no folder (it has no data.root)")
         run.config["data"]["root"] = str(data_root)
     refuse_density_options(ctx, run, run_dir or run.name)
-    mode, k, tau = card_decoding(ctx, run, model_name, mode, k, tau)
-    stem_name = f"eval-{split}-{mode}" if run.is_density else f"eval-{split}"
+    mode, k, tau, mirror = card_decoding(ctx, run, model_name, mode, k, tau, mirror)
+    stem_name = f"eval-{split}-{mode}{'-mirror' if mirror else ''}" if run.is_density else f"eval-{split}"
     # a pretrained entry's outputs go to the current folder: eval-test-unet-l2.json (no dot for with_suffix to eat)
     stem = out or (run_dir / stem_name if run_dir is not None else Path(f"{stem_name}-{run.name.replace('.', '-')}"))
     json_path, png_path = stem.with_suffix(".json"), stem.with_suffix(".png")
@@ -404,6 +416,8 @@ def eval_cmd(
     args = {"mode": mode, "k": k, "temperature": temperature} if run.is_density else {}
     if run.is_density and mode == "posterior-mean":
         args.update(tau=tau, window=window)
+    if run.is_density and mirror:
+        args.update(mirror=True)
     metrics, preview = run.evaluate(split=split, limit=limit, progress=True, **args)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     record = {"run": str(run_dir or run.name), "split": split, **args, **metrics}
@@ -424,7 +438,7 @@ def eval_cmd(
 
 
 #: options of `eval` and `inpaint` that only density models read
-DENSITY_OPTIONS = ("mode", "k", "temperature", "tau", "window")
+DENSITY_OPTIONS = ("mode", "k", "temperature", "tau", "window", "mirror")
 
 
 def refuse_density_options(ctx: click.Context, run: Any, run_dir: Path) -> None:
@@ -443,24 +457,25 @@ def refuse_density_options(ctx: click.Context, run: Any, run_dir: Path) -> None:
 
 
 def card_decoding(
-    ctx: click.Context, run: Any, model_name: str | None, mode: str, k: int, tau: float
-) -> tuple[str, int, float]:
-    """A pretrained density entry decodes as its card's headline metrics were measured (their mode, K and tau):
-    what a user gets by default is what the zoo's table says. Options given on the command line win."""
+    ctx: click.Context, run: Any, model_name: str | None, mode: str, k: int, tau: float, mirror: bool
+) -> tuple[str, int, float, bool]:
+    """A pretrained density entry decodes as its card's headline metrics were measured (their mode, K, tau and
+    mirror): what a user gets by default is what the zoo's table says. Options given on the command line win."""
     from click.core import ParameterSource
 
     if model_name is None or not run.is_density:
-        return mode, k, tau
+        return mode, k, tau, mirror
     from inpaintzoo.pretrained import get_entry
 
     best = get_entry(model_name, get_registry(ctx)).metrics
     if ctx.get_parameter_source("mode") != ParameterSource.DEFAULT or "mode" not in best:
-        return mode, k, tau
-    keep = {n: ctx.get_parameter_source(n) != ParameterSource.DEFAULT for n in ("k", "tau")}
+        return mode, k, tau, mirror
+    keep = {n: ctx.get_parameter_source(n) != ParameterSource.DEFAULT for n in ("k", "tau", "mirror")}
     return (
         str(best["mode"]),
         k if keep["k"] or "k" not in best else int(best["k"]),
         tau if keep["tau"] or "tau" not in best else float(best["tau"]),
+        mirror if keep["mirror"] else bool(best.get("mirror", False)),
     )
 
 
@@ -515,10 +530,11 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     default="greedy",
     show_default=True,
     help="Density models: greedy, sample, mean, best-of-k, posterior-mean. A pretrained density entry decodes "
-    "as its card's headline metrics were measured (its mode, --k and --tau) unless these are given.",
+    "as its card's headline metrics were measured (its mode, --k, --tau and --mirror) unless these are given.",
 )
 @click.option("--k", default=4, show_default=True, help="Samples for --mode best-of-k and posterior-mean.")
 @click.option("--tau", default=1.0, show_default=True, help="posterior-mean: exponent of the weights (0: plain mean).")
+@MIRROR_OPTION
 @click.option("--seed", default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing result files.")
 @click.option("--device", default="auto", show_default=True)
@@ -536,6 +552,7 @@ def inpaint(
     mode: str,
     k: int,
     tau: float,
+    mirror: bool,
     seed: int,
     overwrite: bool,
     device: str,
@@ -574,7 +591,7 @@ def inpaint(
     refuse_existing(targets + extra, overwrite)
     run = load_target(ctx, run_dir, model_name, device)
     refuse_density_options(ctx, run, run.name)
-    mode, k, tau = card_decoding(ctx, run, model_name, mode, k, tau)
+    mode, k, tau, mirror = card_decoding(ctx, run, model_name, mode, k, tau, mirror)
     from inpaintzoo.engine.precision import check_precision
 
     check_precision(precision, run.device, key="--precision")
@@ -608,7 +625,7 @@ def inpaint(
         except InpaintzooError as exc:
             raise type(exc)(f"{path}: {exc}") from None
         jobs.append((path, pixels.permute(1, 2, 0).numpy(), hole.numpy()))
-    density = {"mode": mode, "k": k, "tau": tau, "seed": seed} if run.is_density else {}
+    density = {"mode": mode, "k": k, "tau": tau, "seed": seed, "mirror": mirror} if run.is_density else {}
     for (path, image, hole), target in zip(jobs, targets):
         filled = inpaint_photo(run, image, hole, strategy=strategy, precision=precision, **density)
         target.parent.mkdir(parents=True, exist_ok=True)

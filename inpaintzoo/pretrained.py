@@ -107,6 +107,8 @@ class PretrainedEntry:
         if "hole_mse" in metrics:
             text += f"; hole MSE {metrics['hole_mse']:.0f}, PSNR {metrics.get('psnr', float('nan')):.2f} dB"
             text += f" on {metrics.get('images', '?')} {self.card.get('metrics_split', 'test')} images"
+            decoding = metrics.get("decoding", metrics.get("mode"))
+            text += f" ({decoding})" if decoding else ""
         return text
 
     def __call__(self, device: str = "auto") -> Run:

@@ -124,13 +124,15 @@ class Run:
         tau: float = 1.0,
         window: int | None = None,
         precision: str = "fp32",
+        mirror: bool = False,
     ) -> torch.Tensor:
         """Fill the hole of `images` ((B,3,H,W) in [0,1], any size); `mask` (B,1,H,W) bool defaults to the run's own.
 
         Images of another size than the model's go through `strategy` (`inpaintzoo.photos`: crop, resize,
         original); pixels outside the mask come back unchanged. `mode`, `temperature`, `k` and `seed` apply to
         density models, which fill pixel by pixel; `tau` and `window` to their `posterior-mean` mode (see
-        `DensityModel.posterior_mean`). `precision` (fp32, bf16) is the autocast the model runs under.
+        `DensityModel.posterior_mean`); `mirror` averages a density fill with the fill of the mirror image (see
+        `DensityModel.fill`). `precision` (fp32, bf16) is the autocast the model runs under.
         """
         check_strategy(strategy)
         if self.is_density and mode not in DENSITY_MODES:
@@ -156,7 +158,8 @@ class Run:
             with autocast(self.device, precision):
                 if self.is_density:
                     out = self.model.fill(
-                        x, m, mode=mode, temperature=temperature, generator=g, k=k, tau=tau, window=window
+                        x, m, mode=mode, temperature=temperature, generator=g, k=k, tau=tau, window=window,
+                        mirror=mirror,
                     )
                 else:
                     out = self.model.inpaint(x, m)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,13 @@ def tiny_images() -> torch.Tensor:
     shifts = torch.tensor([0.0, 0.1, -0.1, 0.2])[:, None, None, None]
     noise = torch.rand(4, 3, 16, 16, generator=generator) * 0.1
     return (base[None] * 0.8 + shifts + noise).clamp(0, 1)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """For modules of density models, which run thousands of tiny ops: on a shared CPU more threads only add
+    contention. Used with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -33,13 +33,7 @@ SMALL = {
 NAMES = list(SMALL)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models run thousands of tiny ops; on a shared CPU, more threads only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

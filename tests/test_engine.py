@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintzoo.data.augment import random_shift
+from inpaintzoo.data.augment import random_flip_shift, random_hflip, random_shift
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
+from inpaintzoo.engine.optim import adam
 from inpaintzoo.engine.trainer import train
 from inpaintzoo.errors import RunDirError, UsageError
 
@@ -107,6 +108,40 @@ def test_random_shift_moves_each_image_by_its_own_offset() -> None:
     for b in range(2):
         assert torch.equal(shifted[b], padded[b, :, dy[b] : dy[b] + 6, dx[b] : dx[b] + 6])
     assert torch.equal(random_shift(images, 0, g), images)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("pixels", [0, 1, 3])
+def test_flip_and_shift_in_one_gather_equal_the_two_steps(flip: bool, pixels: int) -> None:
+    images = torch.rand(16, 3, 9, 7)
+    fused = random_flip_shift(images, flip, pixels, torch.Generator().manual_seed(4))
+    g = torch.Generator().manual_seed(4)
+    expected = random_hflip(images, g) if flip else images
+    expected = random_shift(expected, pixels, g) if pixels else expected
+    assert torch.equal(fused, expected)
+    if flip and pixels:  # some images of the batch are mirrored, some not
+        plain = random_shift(images, pixels, torch.Generator().manual_seed(4))
+        assert not torch.equal(fused, plain)
+
+
+def test_engine_adam_is_fused_and_steps_as_the_for_loop_adam() -> None:
+    torch.manual_seed(0)
+    live = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 3, 3))
+    twin = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 3, 3))
+    twin.load_state_dict(live.state_dict())
+    fused = adam(live.parameters(), lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3)
+    loop = torch.optim.Adam(twin.parameters(), lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3, foreach=False)
+    assert fused.defaults["fused"] is True
+    x = torch.rand(4, 3, 12, 12)
+    for _ in range(5):
+        for model, opt in ((live, fused), (twin, loop)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(live.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    int_param = nn.Parameter(torch.zeros(2, dtype=torch.int64), requires_grad=False)
+    assert adam([int_param], lr=1e-3).defaults["fused"] is None  # no fused kernel for it: torch's default
 
 
 def test_augmented_training_runs_and_bad_shift_is_refused(tmp_path: Path) -> None:

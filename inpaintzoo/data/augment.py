@@ -123,3 +123,28 @@ def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) 
     window = torch.arange(height, device=images.device)[:, None] * stride + torch.arange(width, device=images.device)
     index = (window.view(1, -1) + (dy * stride + dx)[:, None])[:, None, :].expand(batch, channels, -1)
     return padded.reshape(batch, channels, -1).gather(2, index).view(batch, channels, height, width)
+
+
+def random_flip_shift(images: torch.Tensor, flip: bool, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """`random_hflip` then `random_shift` (either may be off) as one gather: the same draws in the same order and
+    the same output, without the flipped or the padded intermediate batch. Each output pixel reads the pixel its
+    shift lands on, mirrored back into the image (`reflect_index`), in the mirrored column for a flipped image."""
+    if not flip or not pixels:
+        images = random_hflip(images, generator) if flip else images
+        return random_shift(images, pixels, generator) if pixels else images
+    batch, channels, height, width = images.shape
+    flipped = (torch.rand(batch, generator=generator) < 0.5).to(images.device)
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2, batch), generator=generator).to(images.device)
+    x = torch.arange(width, device=images.device)
+    # column x of a flipped image shifted by dx is column (width - 1) - (x + dx - pixels) of the original
+    column = torch.where(flipped[:, None], width - 1 + pixels - dx[:, None] - x, dx[:, None] + x - pixels)
+    row = dy[:, None] - pixels + torch.arange(height, device=images.device)
+    index = reflect_index(row, height)[:, :, None] * width + reflect_index(column, width)[:, None, :]
+    flat = images.reshape(batch, channels, height * width)
+    return flat.gather(2, index.view(batch, 1, -1).expand(batch, channels, -1)).view(batch, channels, height, width)
+
+
+def reflect_index(index: torch.Tensor, size: int) -> torch.Tensor:
+    """Indices up to `size - 1` past either end of `[0, size)` folded back as reflect padding does (no edge repeat)."""
+    index = index.abs()
+    return torch.where(index > size - 1, 2 * (size - 1) - index, index)

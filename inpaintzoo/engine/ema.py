@@ -33,8 +33,9 @@ class EMA:
         self.updates += 1
         # one fused call per list rather than a kernel launch per tensor
         torch._foreach_lerp_(list(self.shadow.parameters()), [p.detach() for p in model.parameters()], weight)
-        for ema_b, b in zip(self.shadow.buffers(), model.buffers()):
-            ema_b.copy_(b)
+        buffers = list(self.shadow.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(model.buffers()))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {**self.shadow.state_dict(), "__ema_updates__": torch.tensor(self.updates)}

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from inpaintzoo.config import PROVENANCE_KEY, provenance, save_config
-from inpaintzoo.data.augment import Augment, random_hflip, random_shift
+from inpaintzoo.data.augment import Augment, random_flip_shift
 from inpaintzoo.engine.build import (
     Models,
     build_dataset,
@@ -37,6 +37,7 @@ from inpaintzoo.engine.build import (
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.distributed import Distributed
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
+from inpaintzoo.engine.optim import adam
 from inpaintzoo.engine.precision import (
     autocast,
     check_precision,
@@ -169,7 +170,7 @@ class Trainer:
                     to_channels_last(module)
         self.scaler = grad_scaler(self.device, self.precision)
         if self.is_density:
-            self.optimizers = {"generator": torch.optim.Adam(self.model.parameters(), lr=self.settings["lr"])}
+            self.optimizers = {"generator": adam(self.model.parameters(), lr=self.settings["lr"])}
         else:
             disc_lr = self.settings["disc_lr"] or self.settings["lr"]
             self.optimizers = self.models.objective.configure(self.model, self.disc, self.settings["lr"], disc_lr)
@@ -377,10 +378,8 @@ class Trainer:
         mask = self.mask(images.shape[0], generator=self.mask_rng).to(self.device)
         if self.augment is not None:
             images = self.augment(images, generator=self.aug_rng)
-        if self.settings["hflip"]:
-            images = random_hflip(images, self.aug_rng)
-        if self.settings["shift"]:  # new content under the hole: the context encoders overfit without it
-            images = random_shift(images, self.settings["shift"], self.aug_rng)
+        # mirrored and shifted (new content under the hole: the context encoders overfit without it), one gather
+        images = random_flip_shift(images, bool(self.settings["hflip"]), self.settings["shift"], self.aug_rng)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         self.model.train()

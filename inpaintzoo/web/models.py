@@ -24,7 +24,7 @@ class ServedModel:
     run: Any
     summary: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
-    #: a pretrained density entry's own decoding (its card's headline mode, k, tau): the page's default
+    #: a pretrained density entry's own decoding (its card's headline mode, k, tau, mirror): the page's default
     decoding: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -42,10 +42,10 @@ class ServedModel:
         return ([first] if first in runs.DENSITY_MODES else []) + [m for m in runs.DENSITY_MODES if m != first]
 
     def decode_options(self, mode: str) -> dict[str, Any]:
-        """`k` and `tau` for `mode`: the card's where it is the card's mode, else the defaults."""
+        """`k`, `tau` and `mirror` for `mode`: the card's where it is the card's mode, else the defaults."""
         if mode != self.decoding.get("mode"):
             return {}
-        return {key: self.decoding[key] for key in ("k", "tau") if key in self.decoding}
+        return {key: self.decoding[key] for key in ("k", "tau", "mirror") if key in self.decoding}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -66,7 +66,9 @@ class ServedModel:
 def _card_fields(entry: Any) -> tuple[str, dict[str, float]]:
     """A pretrained entry's one-line summary (with its test scores) and its numeric metrics, from its card."""
     metrics = getattr(entry, "metrics", {}) or {}
-    return str(getattr(entry, "summary", "")), {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    return str(getattr(entry, "summary", "")), {
+        k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def load_models(
@@ -86,7 +88,7 @@ def load_models(
         run = inpaintzoo.pretrained(name, device=device)
         summary, metrics = _card_fields(entries.get(name))
         best = getattr(entries.get(name), "metrics", {}) or {}
-        decoding = {k: best[k] for k in ("mode", "k", "tau") if k in best} if run.is_density else {}
+        decoding = {k: best[k] for k in ("mode", "k", "tau", "mirror") if k in best} if run.is_density else {}
         served.append(ServedModel(name, "pretrained", run, summary, metrics, decoding))
     taken = {m.name for m in served}
     for path in run_dirs:

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintzoo.engine import precision
+from inpaintzoo.engine.optim import adam
 from inpaintzoo.errors import UsageError
 from inpaintzoo.registry import Collection
 
@@ -162,8 +163,8 @@ class L2(_Objective):
     def configure(
         self, model: ContextEncoder, discriminator: nn.Module | None, lr: float, disc_lr: float
     ) -> dict[str, torch.optim.Optimizer]:
-        adam = torch.optim.Adam(model.parameters(), lr=lr, betas=self.betas, weight_decay=self.weight_decay)
-        self.optimizers = {"generator": adam}
+        optimizer = adam(model.parameters(), lr=lr, betas=self.betas, weight_decay=self.weight_decay)
+        self.optimizers = {"generator": optimizer}
         return self.optimizers
 
     def step(
@@ -347,7 +348,7 @@ class GAN(Adversarial):
         self.generator: torch.Generator | None = None
 
     def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=lr, betas=self.betas)
+        return adam(params, lr=lr, betas=self.betas)
 
     def labels(self, n: int, real: bool, device: torch.device) -> torch.Tensor:
         return sample_labels(n, real, self.real_range, self.fake_range, self.flip_rate, self.generator, device)
@@ -442,7 +443,7 @@ class WGANGP(_Wasserstein):
             )
 
     def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=lr, betas=self.betas)
+        return adam(params, lr=lr, betas=self.betas)
 
     def critic_loss(
         self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor

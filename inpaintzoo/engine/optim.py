@@ -1,0 +1,36 @@
+"""The optimisers the engine and the objectives make: torch's, with its fused kernels where the device has them.
+
+torch.optim.Adam's default (for-loop) step is a dozen small ops per parameter tensor; on a CPU that is a few
+milliseconds a step for a 40-tensor generator, several percent of a context encoder's step. The fused kernel
+(`fused=True`, CPU and CUDA) does the whole update in one pass over each tensor. The update is Adam's, equal to
+the for-loop one to float rounding; a checkpoint keeps its optimiser's flags, so a resumed run steps as it began.
+
+Multi-process runs (torchrun) keep the for-loop step: there, with gradients averaged by the engine's pre-step
+hook, the fused step's weights drifted from the single-process run's by up to 1.6e-4 after 16 steps, where the
+for-loop step stays within 3e-7 (tests/test_distributed.py; fused and for-loop agree to 1.4e-7 in one process).
+The cause was not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+#: devices with a fused Adam kernel
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def adam(
+    params: Iterable[nn.Parameter],
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+) -> torch.optim.Adam:
+    """Adam, fused when every parameter is a floating-point tensor on a device with the fused kernel and the run is
+    a single process."""
+    params = list(params)
+    single = not (torch.distributed.is_available() and torch.distributed.is_initialized())
+    fused = single and all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused or None)
