@@ -170,19 +170,28 @@ def set_headline(card: dict[str, object], modes: dict[str, dict[str, object]]) -
     card["metrics"] = {**modes[best], "decoding": best}
 
 
+def parse_decodings(text: str, option: str) -> list[str]:
+    """Comma-separated decoding labels, each one of DENSITY_DECODINGS (else a one-line exit naming them)."""
+    labels = [label for label in text.split(",") if label]
+    unknown = [label for label in labels if label not in DENSITY_DECODINGS]
+    if unknown:
+        raise SystemExit(f"{option}: unknown {unknown[0]!r} (known: {', '.join(DENSITY_DECODINGS)})")
+    return labels
+
+
+def write_scored(card_path: Path, data: dict, modes: dict[str, dict[str, object]]) -> None:
+    """Set the card's headline from `modes` and write it (after every decoding: a stopped scoring keeps them)."""
+    set_headline(data["card"], modes)
+    card_path.write_text(json.dumps(data, indent=2) + "\n")
+
+
 def add_modes(card_path: Path, labels: list[str], limit: int) -> None:
     """Score more decodings of an exported density entry into its card, and choose its headline again."""
-    unknown = [label for label in labels if label not in DENSITY_DECODINGS]
-    if unknown or not card_path.is_file():
-        raise SystemExit(f"--add-modes: unknown {unknown} (known: {', '.join(DENSITY_DECODINGS)})" if unknown
-                         else f"--add-modes: no card {card_path}: export the entry first")
+    if not card_path.is_file():
+        raise SystemExit(f"--add-modes: no card {card_path}: export the entry first")
     data = json.loads(card_path.read_text())
     modes = {label: {**DENSITY_DECODINGS[label], **m} for label, m in data["card"]["metrics_by_mode"].items()}
-    def keep(scored: dict) -> None:
-        set_headline(data["card"], {**modes, **scored})
-        card_path.write_text(json.dumps(data, indent=2) + "\n")
-
-    score_modes(card_path, limit, labels, done=keep)
+    score_modes(card_path, limit, labels, done=lambda scored: write_scored(card_path, data, {**modes, **scored}))
     metrics = data["card"]["metrics"]
     print(f"{data['name']}: best {metrics['decoding']}, hole MSE {metrics['hole_mse']:.1f}; wrote {card_path}")
 
@@ -243,11 +252,9 @@ def main() -> None:
 
     recipe = RECIPES[args.name]
     if args.add_modes:
-        add_modes(args.out / f"{args.name}.json", args.add_modes.split(","), args.limit)
+        add_modes(args.out / f"{args.name}.json", parse_decodings(args.add_modes, "--add-modes"), args.limit)
         return
-    unknown = [d for d in (args.decodings or "").split(",") if d and d not in DENSITY_DECODINGS]
-    if unknown:
-        raise SystemExit(f"--decodings: unknown {unknown[0]!r} (known: {', '.join(DENSITY_DECODINGS)})")
+    labels = parse_decodings(args.decodings, "--decodings") if args.decodings else None
     budget = recipe_minutes(recipe)
     if args.resume is not None and not 0 < args.trained < budget:
         raise SystemExit(f"--resume needs --trained MINUTES inside the budget of {budget:g} (got {args.trained:g})")
@@ -279,20 +286,15 @@ def main() -> None:
     data["card"]["hardware"] = HARDWARE
     data["card"]["checkpoint"] = recipe["checkpoint"]
     if args.snapshot_at:  # the resumed run's config holds the rest of the budget, the card the whole of it
-        data["card"]["budget"]["max_minutes"] = recipe_minutes(recipe)
+        data["card"]["budget"]["max_minutes"] = budget
         data["card"]["snapshot"] = {"minutes": args.snapshot_at, "to": str(args.snapshot_to)}
     if args.trained:  # resumed: its config holds the last leg's budget, the card the whole of it
         data["card"]["budget"]["max_minutes"] = budget
         data["card"]["resumed"] = {"after_minutes": args.trained}
-    if data["config"].get("task") == "density":
-
-        def keep(modes: dict) -> None:
-            set_headline(data["card"], modes)
-            card.write_text(json.dumps(data, indent=2) + "\n")
-
-        labels = args.decodings.split(",") if args.decodings else None
-        set_headline(data["card"], score_modes(card, args.limit, labels, done=keep))
-    card.write_text(json.dumps(data, indent=2) + "\n")
+    if data["config"].get("task") == "density":  # the card is written after each decoding
+        score_modes(card, args.limit, labels, done=lambda modes: write_scored(card, data, modes))
+    else:
+        card.write_text(json.dumps(data, indent=2) + "\n")
     metrics = data["card"]["metrics"]
     print(f"{args.name}: hole MSE {metrics['hole_mse']:.1f} on {metrics['images']} test images; wrote {weights}")
 
