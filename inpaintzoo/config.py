@@ -43,6 +43,7 @@ class TrainSettings:
     lr: float = 5e-4
     disc_lr: float = 0.0  # discriminator learning rate (0: same as lr)
     lr_decay: float = 0.97  # exponential decay of the learning rate, per epoch
+    cooldown_steps: int = 0  # the last N steps before train.max_steps take the lr linearly down to 0 (0: off)
     ema: float = 0.999  # decay of the generator's moving average (0: off)
     bn_batches: int = 16  # training batches that measure the average's batch-norm statistics (0: copy live)
     val_fraction: float = 0.05  # held-out slice of the training split for early stopping
@@ -242,6 +243,7 @@ SETTING_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.lr": (0, None, False),
     "train.disc_lr": (0, None, True),
     "train.lr_decay": (0, 1, False),
+    "train.cooldown_steps": (0, None, True),
     "train.ema": (0, 1, True),  # below 1: a decay of 1 never moves the average
     "train.bn_batches": (0, None, True),
     "train.val_fraction": (0, 1, True),
@@ -303,6 +305,15 @@ def validate(config: Mapping[str, Any]) -> None:
         too_high = high is not None and (value > high or (value == high and not high_ok))
         if too_low or too_high:
             raise UsageError(f"{key} must be {_describe_range(low, high, low_ok, high_ok)}, got {value}")
+    train = config.get("train")
+    if isinstance(train, Mapping) and train.get("cooldown_steps"):
+        cooldown, last = train["cooldown_steps"], train.get("max_steps", 0)
+        if not last:
+            raise UsageError(
+                f"train.cooldown_steps={cooldown} needs train.max_steps: the cooldown ends the run at that step"
+            )
+        if cooldown > last:
+            raise UsageError(f"train.cooldown_steps={cooldown} is more than train.max_steps={last}: lower it")
 
 
 def component_args(section: Mapping[str, Any]) -> dict[str, Any]:

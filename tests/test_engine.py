@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from torch import nn
 from inpaintzoo.data.augment import random_flip_shift, random_hflip, random_shift
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
-from inpaintzoo.engine.optim import adam
+from inpaintzoo.engine.optim import adam, cooldown_factor, scaled_lr
 from inpaintzoo.engine.trainer import train
 from inpaintzoo.errors import RunDirError, UsageError
 
@@ -170,3 +171,65 @@ def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path: Path) -> None:
 def test_resume_needs_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="not a run directory"):
         train([], resume=tmp_path)
+
+
+def test_cooldown_factor_falls_linearly_to_zero_at_the_last_step() -> None:
+    assert [cooldown_factor(s, 8, 4) for s in range(9)] == [1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0]
+    assert cooldown_factor(5, 8, 0) == 1.0  # off
+
+
+def test_scaled_lr_restores_the_scheduled_rate_even_when_the_step_fails() -> None:
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.2)
+    with scaled_lr([opt], 0.25):
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert opt.param_groups[0]["lr"] == 0.2
+    with pytest.raises(RuntimeError), scaled_lr([opt], 0.5):
+        raise RuntimeError("a diverged step")
+    assert opt.param_groups[0]["lr"] == 0.2
+
+
+def test_training_cools_down_over_its_last_steps(tmp_path: Path) -> None:
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    rates: list[float] = []
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: rates.append(opt.param_groups[0]["lr"]))
+    try:
+        run = train([*TINY, "train.epochs=2", "train.max_steps=8", "train.cooldown_steps=4", "train.lr=1e-3",
+                     "train.lr_decay=1", f"train.out={tmp_path}"])
+    finally:
+        handle.remove()
+    assert rates == pytest.approx([1e-3] * 5 + [0.75e-3, 0.5e-3, 0.25e-3])
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["optimizers"]["generator"]["param_groups"][0]["lr"] == pytest.approx(1e-3)  # scheduled, unscaled
+
+
+def test_a_cooldown_interrupted_by_the_clock_resumes_exactly(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import types
+
+    import inpaintzoo.engine.trainer as trainer_module
+
+    cooled = [*TINY, "train.epochs=2", "train.max_steps=8", "train.cooldown_steps=6", f"train.out={tmp_path}"]
+    whole = train([*cooled, "train.name=whole"])
+    ticks = iter(range(10**6))  # a clock that moves a second per reading: the budget runs out mid-run
+    clock = types.SimpleNamespace(perf_counter=lambda: float(next(ticks)), strftime=time.strftime)
+    monkeypatch.setattr(trainer_module, "time", clock)
+    part = train([*cooled, "train.max_minutes=0.2", "train.name=part"])
+    stopped = load_checkpoint(part / "checkpoints" / "last.pt")["step"]
+    assert 2 < stopped < 8  # inside the cooldown
+    train(["train.max_minutes=0"], resume=part)
+    a, b = final_weights(whole), final_weights(part)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.cooldown_steps=4"], "needs train.max_steps"),
+        (["train.cooldown_steps=9", "train.max_steps=8"], "more than train.max_steps=8"),
+    ],
+)
+def test_a_cooldown_without_its_end_is_refused(tmp_path: Path, overrides: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        train([*TINY, *overrides, f"train.out={tmp_path}"])
+    assert not any(tmp_path.iterdir())  # refused before any run directory

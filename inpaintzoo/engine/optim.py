@@ -13,7 +13,8 @@ The cause was not found.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -34,3 +35,36 @@ def adam(
     single = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     fused = single and all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in params)
     return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused or None)
+
+
+def cooldown_factor(step: int, max_steps: int, cooldown_steps: int) -> float:
+    """The learning-rate multiplier of optimiser step `step` (0-based) in a linear cooldown to 0 at `max_steps`.
+
+    A short final phase at a falling rate settles the weights into the minimum the noisy steps circle around;
+    it is a function of the step count only, so a resumed run cools down exactly as an uninterrupted one.
+    """
+    if cooldown_steps <= 0:
+        return 1.0
+    return max(0.0, min(1.0, (max_steps - step) / cooldown_steps))
+
+
+@contextmanager
+def scaled_lr(optimizers: Iterable[torch.optim.Optimizer], factor: float) -> Iterator[None]:
+    """Every parameter group's rate times `factor` for the steps inside the block, then the scheduled rate again.
+
+    The schedulers (and the rollback's halving) keep owning the rate; the factor never enters their state.
+    """
+    optimizers = list(optimizers)
+    if factor == 1.0:
+        yield
+        return
+    saved = [[group["lr"] for group in opt.param_groups] for opt in optimizers]
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["lr"] * factor
+    try:
+        yield
+    finally:
+        for opt, rates in zip(optimizers, saved):
+            for group, lr in zip(opt.param_groups, rates):
+                group["lr"] = lr

@@ -37,7 +37,7 @@ from inpaintzoo.engine.build import (
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.distributed import Distributed
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
-from inpaintzoo.engine.optim import adam
+from inpaintzoo.engine.optim import adam, cooldown_factor, scaled_lr
 from inpaintzoo.engine.precision import (
     autocast,
     check_precision,
@@ -383,7 +383,8 @@ class Trainer:
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         self.model.train()
-        with autocast(self.device, self.precision):
+        factor = cooldown_factor(self.step, self.settings["max_steps"], self.settings.get("cooldown_steps", 0))
+        with scaled_lr(self.optimizers.values(), factor), autocast(self.device, self.precision):
             if self.is_density:
                 opt = self.optimizers["generator"]
                 loss = self.model.nll(images).float().mean() / (images[0].numel() * math.log(2))
