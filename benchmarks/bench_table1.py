@@ -10,6 +10,7 @@ compares orderings and ratios, not values; the study's numbers this project has 
 7.49 (PixelCNN better, ratio 0.93).
 
     python benchmarks/bench_table1.py --minutes 10 [--jobs 2] [--rows l2-cnn,pixelcnn] [--train-only|--score-only]
+    python benchmarks/bench_table1.py --minutes 10 --rows wgan-vgg --score-only --merge   # add one row
 
 The density rows can come from the zoo's own trainings instead: `train_zoo.py NAME --snapshot-at 10
 --snapshot-to runs/table1/NAME` keeps the run after 10 minutes, and `--score-only` scores it here.
@@ -109,6 +110,8 @@ def main() -> None:
     parser.add_argument("--posterior-k", type=int, default=16)
     parser.add_argument("--posterior-tau", type=float, default=0.1)
     parser.add_argument("--out", type=Path, default=RESULTS / "table1.json")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other rows already in --out (scored before at the same budget)")
     args = parser.parse_args()
     names = [n for n in args.rows.split(",") if n]
     unknown = [n for n in names if n not in ROWS]
@@ -132,6 +135,12 @@ def main() -> None:
     baselines = {"mean colour": fill_hole(truth, mask, "mean"), "opencv telea": cv2_fill(truth, mask, "telea")}
     for label, pred in baselines.items():
         rows.append({"row": label, "label": label, "images": len(truth), **score(pred, truth, mask)})
+    if args.merge and args.out.is_file():
+        kept = json.loads(args.out.read_text())
+        if kept["minutes_per_row"] != args.minutes:
+            raise SystemExit(f"{args.out} holds rows trained {kept['minutes_per_row']} minutes each, not "
+                             f"{args.minutes}: merge only rows of one budget")
+        rows += [r for r in kept["rows"] if r["row"] in ROWS and r["row"] not in names]
     for name in names:
         run_dir = args.runs / name
         info = run_info(run_dir, args.minutes)
@@ -140,6 +149,8 @@ def main() -> None:
             rows.append({"row": name, "label": ROWS[name][0], "study_l2": STUDY.get(name), **row,
                          "load_average": [load_before, load_average()]})
             print(f"{row['method']}: hole MSE {row['hole_mse']:.0f}, study L2 {row['l2']:.4f}", flush=True)
+    order_of = {name: i for i, name in enumerate(ROWS)}
+    rows.sort(key=lambda r: order_of.get(r["row"], -1))  # baselines first, then the study's order (stable)
     best = {}
     for r in rows:
         if r["row"] in ROWS and (r["row"] not in best or r["hole_mse"] < best[r["row"]]["hole_mse"]):

@@ -5,8 +5,9 @@ Rows: every builtin density model (its fast path and, beside it, its reference p
 (benchmarks/bench_inpainting.py MODELS) and the defaults `strided + l2` and `resnet + vgg + wgan`. Each in fp32 and
 bf16 (torch.autocast; AMX on a Sapphire Rapids CPU), the context encoders also channels-last. Per row:
 
-- images/s of the engine's training step (`Trainer.train_step` on one batch: mask, augmentation, objective,
-  EMA), the median over the repeats with their spread (lowest and highest);
+- images/s of the engine's training step (`Trainer.fetch` of one batch from the stored uint8 images with its
+  augmentation, then `Trainer.train_step`: mask, objective, EMA), the median over the repeats with their spread
+  (lowest and highest);
 - the FLOPs of the step's matrix products and convolutions (forward and backward, torch's FlopCounterMode) and
   its memory traffic (the bytes every ATen op of the step reads and writes, counted once per op: an upper
   bound, as if no operand stayed in cache);
@@ -14,7 +15,8 @@ bf16 (torch.autocast; AMX on a Sapphire Rapids CPU), the context encoders also c
   bandwidth, both measured in the same run (a 2048^3 matmul in that dtype, a 256 MB copy), and the step's
   ratio to it;
 - the engine's overhead against a hand-written minimal loop (same model, same batch, same optimiser, no
-  logging: the likelihood or the L2 reconstruction, backward, the optimiser's step) for the density models and
+  logging: the same rows taken from the uint8 images and made float, the likelihood or the L2 reconstruction,
+  backward, the optimiser's step) for the density models and
   the L2 encoders; the two are timed in alternation and the overhead is the median of the pairs' ratios;
 - for a row more than 3x its floor, a profile of one step (torch.profiler): the ops with the most self time and
   their share of the step, i.e. what bounds it.
@@ -198,15 +200,27 @@ def build_trainer(overrides: list[str], precision: str, channels_last: bool, bat
     return Trainer(config, default_registry(), progress=False)
 
 
-def minimal_step(trainer: Trainer, images: torch.Tensor, precision: str) -> Callable[[], None] | None:
-    """The hand-written loop of one step of the trainer's model: loss, backward, the engine's optimiser (a fresh
-    one of the same kind and settings); None for adversarial rows."""
+def batch_rows(trainer: Trainer, batch: int) -> torch.Tensor:
+    """The training images one timed step takes (fixed, so every repeat moves the same bytes)."""
+    return torch.arange(batch) % len(trainer.train_images)
+
+
+def minimal_step(trainer: Trainer, rows: torch.Tensor, precision: str) -> Callable[[], None] | None:
+    """The hand-written loop of one step of the trainer's model: the rows from the uint8 images as floats (in the
+    model's layout), loss, backward, the engine's optimiser (a fresh one of the same kind and settings); None for
+    adversarial rows."""
     model, device = trainer.model, trainer.device
+    layout = torch.channels_last if trainer.channels_last else torch.contiguous_format
+
+    def fetch() -> torch.Tensor:
+        return trainer.train_images[rows].contiguous(memory_format=layout).to(device).float().div_(255.0)
+
     engine_opt = trainer.optimizers["generator"]  # the same optimiser (fused where the engine's is), its own state
     opt = type(engine_opt)(model.parameters(), **engine_opt.defaults)
     if trainer.is_density:
 
         def density() -> None:
+            images = fetch()
             with autocast(device, precision):
                 loss = model.nll(images).float().mean()
             opt.zero_grad(set_to_none=True)
@@ -214,9 +228,10 @@ def minimal_step(trainer: Trainer, images: torch.Tensor, precision: str) -> Call
             opt.step()
 
         return density
-    mask = trainer.mask(images.shape[0], generator=torch.Generator().manual_seed(0)).to(device)
+    mask = trainer.mask(len(rows), generator=torch.Generator().manual_seed(0)).to(device)
 
     def l2() -> None:
+        images = fetch()
         with autocast(device, precision):
             loss = model.reconstruction_loss(model(images, mask), images, mask)
         opt.zero_grad(set_to_none=True)
@@ -270,28 +285,30 @@ def bench_row(
     load_before = load_average()
     torch.manual_seed(0)
     trainer = build_trainer(overrides, precision, channels_last, args.batch, device, out)
-    images = torch.rand(args.batch, 3, 32, 32, device=device)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
+    rows = batch_rows(trainer, args.batch)
+
+    def step() -> None:
+        trainer.train_step(trainer.fetch(rows))
+
     path = reference_path(reference) if trainer.is_density else contextlib.nullcontext()
     gemm, bw = rates["gemm_flops"][precision], rates["bandwidth_bytes"]
     with path:
         if once_beside is not None:
-            engine = timed(lambda: trainer.train_step(images), 1, device, warm_up=False)
+            engine = timed(step, 1, device, warm_up=False)
             minimal, bound = None, None
             flops, traffic = once_beside["flops"], once_beside["traffic_bytes"]
             floor = max(flops / gemm, traffic / bw)
         else:
             density_or_l2 = trainer.is_density or name in MINIMAL_L2
-            minimal_fn = minimal_step(trainer, images, precision) if density_or_l2 else None
+            minimal_fn = minimal_step(trainer, rows, precision) if density_or_l2 else None
             if minimal_fn is None:
-                engine, minimal = timed(lambda: trainer.train_step(images), args.repeats, device), None
+                engine, minimal = timed(step, args.repeats, device), None
             else:
-                engine, minimal = timed_pair(lambda: trainer.train_step(images), minimal_fn, args.repeats, device)
-            flops, traffic = count_step(lambda: trainer.train_step(images))
+                engine, minimal = timed_pair(step, minimal_fn, args.repeats, device)
+            flops, traffic = count_step(step)
             floor = max(flops / gemm, traffic / bw)
             slow = engine["median_s"] / floor > PROFILE_OVER
-            bound = profile_step(lambda: trainer.train_step(images)) if slow else None
+            bound = profile_step(step) if slow else None
     row = {
         "model": name,
         "path": "reference" if reference else ("fast" if trainer.is_density else "engine"),
@@ -373,9 +390,9 @@ def run_device(device: torch.device, args: argparse.Namespace, precisions: list[
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="bench-warm-up-") as tmp:  # the process's first steps run slow
         warm = build_trainer(["density=pixelcnn"], precisions[0], False, args.batch, device, Path(tmp))
-        images = torch.rand(args.batch, 3, 32, 32, device=device)
+        rows = batch_rows(warm, args.batch)
         for _ in range(3):
-            warm.train_step(images)
+            warm.train_step(warm.fetch(rows))
         sync(device)
         del warm
     rows = []

@@ -11,6 +11,10 @@ a warm-up epoch), scores it on the 1,000 CIFAR-10 test images with its own mask 
     python benchmarks/train_zoo.py diag-bilstm.cifar10 --resume runs/zoo/diag-bilstm --trained 15
     python benchmarks/train_zoo.py row-lstm.cifar10 --add-modes mean+mirror   # score one more decoding
 
+A density recipe with a cooldown trains its minutes, then resumes for a set number of steps with the learning
+rate falling linearly to 0 (`train.cooldown_steps`); `--export-only RUN --cooled MINUTES` exports a run that has
+had it.
+
 `--snapshot-at M` stops the training after M minutes, copies the run directory (the same model trained for M
 minutes: the study's Table 1 rows at an equal budget, benchmarks/bench_table1.py) and resumes it to the full
 budget; resuming is exact, so the entry is the one an uninterrupted run trains.
@@ -59,19 +63,21 @@ TRAINING = [
 HARDWARE = "one thread of a 2-core Sapphire Rapids CPU (bf16 on AMX), two trainings at a time"
 
 #: the density models' training, tuned by 2.5-minute runs per learning rate on the held-out 2% slice
-#: (benchmarks/README.md): name -> (learning rate, extra overrides, minutes)
-DENSITY_TUNED: dict[str, tuple[str, list[str], float]] = {
-    "pixelcnn": ("3e-3", [], 20),
-    "gated-pixelcnn": ("3e-3", [], 60),
-    "row-lstm": ("3e-3", [], 20),
-    "diag-bilstm": ("3e-3", [], 60),
-    "flat-lstm": ("3e-3", [], 10),
+#: (benchmarks/README.md): name -> (learning rate, extra overrides, minutes, cooldown steps). After its minutes a
+#: run with a cooldown is resumed for that many more steps with the rate falling linearly to 0
+#: (`train.cooldown_steps`): about half again of its steps, where the constant-rate run had flattened out.
+DENSITY_TUNED: dict[str, tuple[str, list[str], float, int]] = {
+    "pixelcnn": ("3e-3", [], 20, 1550),
+    "gated-pixelcnn": ("3e-3", [], 60, 1900),
+    "row-lstm": ("3e-3", [], 20, 0),
+    "diag-bilstm": ("3e-3", [], 60, 0),
+    "flat-lstm": ("3e-3", [], 10, 550),
 }
 
 
 def density_recipe(name: str, about: str) -> dict[str, object]:
     """A density entry: its tuned learning rate, bf16, a short EMA (a 20-minute budget is a few thousand steps)."""
-    lr, extra, minutes = DENSITY_TUNED[name]
+    lr, extra, minutes, cooldown = DENSITY_TUNED[name]
     overrides = [
         "data=cifar10",
         f"density={name}",
@@ -85,7 +91,7 @@ def density_recipe(name: str, about: str) -> dict[str, object]:
         "train.grid_every=0",
         f"train.max_minutes={minutes:g}",
     ]
-    return {"overrides": overrides, "checkpoint": "best", "about": about}
+    return {"overrides": overrides, "checkpoint": "best", "about": about, "cooldown_steps": cooldown}
 
 
 RECIPES: dict[str, dict[str, object]] = {
@@ -197,7 +203,31 @@ def add_modes(card_path: Path, labels: list[str], limit: int) -> None:
 
 
 def command_line(name: str) -> str:
-    return "inpaintzoo train " + " ".join(shlex.quote(o) for o in RECIPES[name]["overrides"])  # type: ignore[union-attr]
+    line = "inpaintzoo train " + " ".join(shlex.quote(o) for o in RECIPES[name]["overrides"])  # type: ignore[union-attr]
+    cooldown = RECIPES[name].get("cooldown_steps", 0)
+    if cooldown:
+        line += (f" && inpaintzoo train --resume RUN_DIR train.max_steps=S+{cooldown} train.cooldown_steps={cooldown}"
+                 " train.max_minutes=0  # S: the step the minutes stopped at")
+    return line
+
+
+def stopped_at(run_dir: Path) -> int:
+    """The step a run's last leg ended at (its metrics' last record)."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return int(json.loads(next(line for line in reversed(lines) if line.strip()))["step"])
+
+
+def cool_down(run_dir: Path, steps: int) -> float:
+    """Resume the run for `steps` more steps with the rate falling linearly to 0; the minutes it took."""
+    import time
+
+    import inpaintzoo
+
+    last = stopped_at(run_dir) + steps
+    started = time.perf_counter()
+    overrides = [f"train.max_steps={last}", f"train.cooldown_steps={steps}", "train.max_minutes=0"]
+    inpaintzoo.train(overrides, progress=True, resume=run_dir)
+    return (time.perf_counter() - started) / 60
 
 
 def recipe_minutes(recipe: dict[str, object]) -> float:
@@ -239,6 +269,8 @@ def main() -> None:
                         help="with --resume or --export-only: the minutes the run had trained before it was resumed")
     parser.add_argument("--decodings", metavar="LABELS",
                         help=f"score these decodings of a density entry (default all: {','.join(DENSITY_DECODINGS)})")
+    parser.add_argument("--cooled", type=float, default=0.0, metavar="MINUTES",
+                        help="with --export-only: the run has had its cooldown, which took this many minutes")
     parser.add_argument("--add-modes", metavar="LABELS",
                         help="score these decodings (comma-separated: mean+mirror,...) into the card in --out")
     args = parser.parse_args()
@@ -269,6 +301,12 @@ def main() -> None:
             run_dir = train_with_snapshot(overrides, args.snapshot_at, args.snapshot_to)
         else:
             run_dir = inpaintzoo.train(overrides, progress=True)
+    cooldown = int(recipe.get("cooldown_steps", 0))  # type: ignore[call-overload]
+    cooled = args.cooled
+    if cooldown and not cooled:
+        if json.loads((run_dir / "config.json").read_text())["train"].get("cooldown_steps"):
+            raise SystemExit(f"{run_dir} has had its cooldown: export it with --cooled MINUTES (the time it took)")
+        cooled = cool_down(run_dir, cooldown)
     command = f"{command_line(args.name)}  # or: python benchmarks/train_zoo.py {args.name}"
     weights, card = export(
         run_dir,
@@ -291,6 +329,9 @@ def main() -> None:
     if args.trained:  # resumed: its config holds the last leg's budget, the card the whole of it
         data["card"]["budget"]["max_minutes"] = budget
         data["card"]["resumed"] = {"after_minutes": args.trained}
+    if cooldown:  # its config holds the cooldown leg's settings, the card the whole budget
+        data["card"]["budget"]["max_minutes"] = budget
+        data["card"]["cooldown"] = {"steps": cooldown, "minutes": round(cooled, 1)}
     if data["config"].get("task") == "density":  # the card is written after each decoding
         score_modes(card, args.limit, labels, done=lambda modes: write_scored(card, data, modes))
     else:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintzoo.data.augment import random_flip_shift, random_hflip, random_shift
+from inpaintzoo.data.augment import FlipShift, gather_batch, random_flip_shift, random_hflip, random_shift
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
 from inpaintzoo.engine.optim import adam, cooldown_factor, scaled_lr
@@ -123,6 +123,35 @@ def test_flip_and_shift_in_one_gather_equal_the_two_steps(flip: bool, pixels: in
     if flip and pixels:  # some images of the batch are mirrored, some not
         plain = random_shift(images, pixels, torch.Generator().manual_seed(4))
         assert not torch.equal(fused, plain)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_batch_gathered_from_uint8_with_its_moves_equals_the_float_path(channels_last: bool) -> None:
+    stored = torch.randint(0, 256, (40, 3, 9, 7), dtype=torch.uint8)
+    rows = torch.tensor([5, 0, 39, 5, 17, 2])
+    moves = FlipShift(9, 7, flip=True, pixels=2)
+    fetched = gather_batch(stored, rows, moves.draw(len(rows), torch.Generator().manual_seed(8)), channels_last)
+    expected = random_flip_shift(stored[rows].float(), True, 2, torch.Generator().manual_seed(8))
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert fetched.dtype == torch.uint8 and fetched.is_contiguous(memory_format=layout)
+    assert torch.equal(fetched.float(), expected)
+    assert torch.equal(gather_batch(stored, rows, None), stored[rows])
+    assert FlipShift(9, 7, flip=False, pixels=0).draw(6, torch.Generator()) is None
+
+
+def test_the_engines_fetch_augments_as_the_float_path_did(tmp_path: Path) -> None:
+    from inpaintzoo.config import resolve_config
+    from inpaintzoo.engine.trainer import Trainer
+
+    config = resolve_config([*TINY, "train.hflip=true", "train.shift=2", "train.channels_last=true",
+                             f"train.out={tmp_path}"])
+    trainer = Trainer(config, progress=False)
+    rows = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6])
+    batch = trainer.fetch(rows)
+    g = torch.Generator().manual_seed(2)  # the augmentation stream of a seed-0 run: seed * 7919 + 2
+    expected = random_flip_shift(trainer.train_images[rows].float() / 255, True, 2, g)
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch, expected.contiguous(memory_format=torch.channels_last))
 
 
 def test_engine_adam_is_fused_and_steps_as_the_for_loop_adam() -> None:

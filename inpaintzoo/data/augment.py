@@ -125,23 +125,68 @@ def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator) 
     return padded.reshape(batch, channels, -1).gather(2, index).view(batch, channels, height, width)
 
 
+class FlipShift:
+    """`random_hflip` then `random_shift` (either may be off) as a pixel map per image: the same draws in the same
+    order, and a `(batch, height * width)` index of the source pixel each output pixel reads.
+
+    A batch can draw only `2 * (2 * pixels + 1) ** 2` different moves, so each move's map is made once here; a
+    batch costs its draws and one lookup. The shift's border is the image mirrored back into itself
+    (`reflect_index`), read from the mirrored column for a flipped image: one gather then does both moves, without
+    a flipped or a padded intermediate batch.
+    """
+
+    def __init__(self, height: int, width: int, flip: bool, pixels: int) -> None:
+        self.height, self.width, self.flip, self.pixels = height, width, flip, pixels
+        side = 2 * pixels + 1
+        flipped = torch.tensor([False, True]).view(2, 1, 1, 1)
+        dy, dx = torch.arange(side).view(1, side, 1, 1), torch.arange(side).view(1, 1, side, 1)
+        x, y = torch.arange(width).view(1, 1, 1, width), torch.arange(height).view(1, 1, 1, height)
+        # column x of a flipped image shifted by dx is column (width - 1) - (x + dx - pixels) of the original
+        column = reflect_index(torch.where(flipped, width - 1 + pixels - dx - x, dx + x - pixels), width)
+        row = reflect_index((dy - pixels + y).expand(2, side, side, height), height)
+        #: (flip * side + dy) * side + dx -> the move's pixel map
+        self.table = (row[..., :, None] * width + column[..., None, :]).reshape(2 * side * side, height * width)
+
+    @property
+    def active(self) -> bool:
+        return self.flip or self.pixels > 0
+
+    def draw(self, batch: int, generator: torch.Generator) -> torch.Tensor | None:
+        """The pixel maps of `batch` images (None when both moves are off), drawn on the CPU from `generator`."""
+        if not self.active:
+            return None
+        flipped = torch.rand(batch, generator=generator) < 0.5 if self.flip else torch.zeros(batch, dtype=torch.bool)
+        if self.pixels:
+            dy, dx = torch.randint(0, 2 * self.pixels + 1, (2, batch), generator=generator)
+        else:
+            dy = dx = torch.zeros(batch, dtype=torch.long)
+        side = 2 * self.pixels + 1
+        return self.table.index_select(0, (flipped.long() * side + dy) * side + dx)
+
+
 def random_flip_shift(images: torch.Tensor, flip: bool, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """`random_hflip` then `random_shift` (either may be off) as one gather: the same draws in the same order and
-    the same output, without the flipped or the padded intermediate batch. Each output pixel reads the pixel its
-    shift lands on, mirrored back into the image (`reflect_index`), in the mirrored column for a flipped image."""
-    if not flip or not pixels:
-        images = random_hflip(images, generator) if flip else images
-        return random_shift(images, pixels, generator) if pixels else images
+    """`random_hflip` then `random_shift` as one gather (`FlipShift`): the same draws and the same output."""
     batch, channels, height, width = images.shape
-    flipped = (torch.rand(batch, generator=generator) < 0.5).to(images.device)
-    dy, dx = torch.randint(0, 2 * pixels + 1, (2, batch), generator=generator).to(images.device)
-    x = torch.arange(width, device=images.device)
-    # column x of a flipped image shifted by dx is column (width - 1) - (x + dx - pixels) of the original
-    column = torch.where(flipped[:, None], width - 1 + pixels - dx[:, None] - x, dx[:, None] + x - pixels)
-    row = dy[:, None] - pixels + torch.arange(height, device=images.device)
-    index = reflect_index(row, height)[:, :, None] * width + reflect_index(column, width)[:, None, :]
+    index = FlipShift(height, width, flip, pixels).draw(batch, generator)
+    return images if index is None else move_pixels(images, index.to(images.device))
+
+
+def move_pixels(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Each image's pixels rearranged by its row of `index` (a `FlipShift` map): one gather."""
+    batch, channels, height, width = images.shape
     flat = images.reshape(batch, channels, height * width)
-    return flat.gather(2, index.view(batch, 1, -1).expand(batch, channels, -1)).view(batch, channels, height, width)
+    return flat.gather(2, index[:, None, :].expand(batch, channels, -1)).view(batch, channels, height, width)
+
+
+def gather_batch(
+    images: torch.Tensor, rows: torch.Tensor, index: torch.Tensor | None, channels_last: bool = False
+) -> torch.Tensor:
+    """`images[rows]` moved by `index` (a `FlipShift` map or None), from the stored images in their own dtype:
+    on uint8 the gather and the layout change move a quarter of the bytes they would as float."""
+    batch = images[rows]
+    if index is not None:
+        batch = move_pixels(batch, index)
+    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 
 def reflect_index(index: torch.Tensor, size: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from inpaintzoo.config import PROVENANCE_KEY, provenance, save_config
-from inpaintzoo.data.augment import Augment, random_flip_shift
+from inpaintzoo.data.augment import Augment, FlipShift, gather_batch, move_pixels
 from inpaintzoo.engine.build import (
     Models,
     build_dataset,
@@ -205,6 +205,8 @@ class Trainer:
                 f"data.{config['data']['name']} gives {self.train_images.shape[-1]}px images but data.image_size="
                 f"{image_size(config)}"
             )
+        height, width = self.train_images.shape[-2:]
+        self.flip_shift = FlipShift(height, width, bool(self.settings["hflip"]), self.settings["shift"])
         self.settings["batch_size"] = effective_batch_size(
             self.settings,
             len(self.train_images),
@@ -374,14 +376,24 @@ class Trainer:
         g = torch.Generator().manual_seed(self.settings["seed"] * 1_000_003 + epoch)
         return torch.randperm(len(self.train_images), generator=g)
 
-    def train_step(self, images: torch.Tensor) -> dict[str, float]:
-        mask = self.mask(images.shape[0], generator=self.mask_rng).to(self.device)
+    def fetch(self, rows: torch.Tensor) -> torch.Tensor:
+        """The training batch of these rows of the training images, augmented, on the device, in the model's layout.
+
+        Mirrored and shifted (new content under the hole: the context encoders overfit without it) in the same
+        indexing that takes the rows from the stored uint8 images, so the augmentation costs about what the
+        plain fetch does. The study's colour jitter works on floats and draws first.
+        """
         if self.augment is not None:
-            images = self.augment(images, generator=self.aug_rng)
-        # mirrored and shifted (new content under the hole: the context encoders overfit without it), one gather
-        images = random_flip_shift(images, bool(self.settings["hflip"]), self.settings["shift"], self.aug_rng)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+            images = self.augment(to_float(self.train_images[rows], self.device), generator=self.aug_rng)
+            index = self.flip_shift.draw(len(rows), self.aug_rng)
+            images = images if index is None else move_pixels(images, index.to(self.device))
+            return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+        index = self.flip_shift.draw(len(rows), self.aug_rng)
+        return to_float(gather_batch(self.train_images, rows, index, self.channels_last), self.device)
+
+    def train_step(self, images: torch.Tensor) -> dict[str, float]:
+        """One optimiser step on a batch `fetch` made."""
+        mask = self.mask(images.shape[0], generator=self.mask_rng).to(self.device)
         self.model.train()
         factor = cooldown_factor(self.step, self.settings["max_steps"], self.settings.get("cooldown_steps", 0))
         with scaled_lr(self.optimizers.values(), factor), autocast(self.device, self.precision):
@@ -500,7 +512,7 @@ class Trainer:
                 try:
                     while self.position < self.steps_per_epoch and not self.should_stop():
                         idx = self.dist.shard(order[self.position * self.global_batch :][: self.global_batch])
-                        logs = self.checked_step(to_float(self.train_images[idx], self.device))
+                        logs = self.checked_step(self.fetch(idx))
                         seen += len(idx) * self.dist.world
                         rate = seen / max(time.perf_counter() - started, 1e-9)
                         info = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
