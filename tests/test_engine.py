@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -230,6 +231,9 @@ def test_training_cools_down_over_its_last_steps(tmp_path: Path) -> None:
     assert rates == pytest.approx([1e-3] * 5 + [0.75e-3, 0.5e-3, 0.25e-3])
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["optimizers"]["generator"]["param_groups"][0]["lr"] == pytest.approx(1e-3)  # scheduled, unscaled
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    # the log shows the rate the next step would take: 1e-3 after step 4, 0 at the end
+    assert [r["lr"] for r in records if r["kind"] == "epoch"] == pytest.approx([1e-3, 0.0])
 
 
 def test_a_cooldown_interrupted_by_the_clock_resumes_exactly(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001

@@ -635,6 +635,7 @@ class Trainer:
         else:
             self.stale += 1
         lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+        lr *= cooldown_factor(self.step, self.settings["max_steps"], self.settings.get("cooldown_steps", 0))
         self.log(
             {
                 "kind": "epoch",
