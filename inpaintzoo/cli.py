@@ -202,6 +202,8 @@ def train(
       data=NAME data.KEY=V         mask=NAME mask.KEY=V
     Settings: train.epochs, train.batch_size (per process), train.lr, train.max_steps, train.seed,
     train.out, train.name, ...; model.overlap, model.overlap_weight, model.judge, model.mirror.
+    train.max_steps=N train.cooldown_steps=C takes the learning rate linearly to 0 over the last C steps
+    (resume a time-budgeted run with both to cool it down).
     train.tensorboard=true also writes TensorBoard events to the run directory (off by default, even
     with tensorboard installed): `tensorboard --logdir runs`.
     `inpaintzoo config` (or --print-config) shows every key with its value;
