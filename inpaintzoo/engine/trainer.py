@@ -391,12 +391,15 @@ class Trainer:
         index = self.flip_shift.draw(len(rows), self.aug_rng)
         return to_float(gather_batch(self.train_images, rows, index, self.channels_last), self.device)
 
+    def lr_factor(self) -> float:
+        """The cooldown's multiplier of the scheduled rate for the next step (1 outside a cooldown)."""
+        return cooldown_factor(self.step, self.settings["max_steps"], self.settings.get("cooldown_steps", 0))
+
     def train_step(self, images: torch.Tensor) -> dict[str, float]:
         """One optimiser step on a batch `fetch` made."""
         mask = self.mask(images.shape[0], generator=self.mask_rng).to(self.device)
         self.model.train()
-        factor = cooldown_factor(self.step, self.settings["max_steps"], self.settings.get("cooldown_steps", 0))
-        with scaled_lr(self.optimizers.values(), factor), autocast(self.device, self.precision):
+        with scaled_lr(self.optimizers.values(), self.lr_factor()), autocast(self.device, self.precision):
             if self.is_density:
                 opt = self.optimizers["generator"]
                 loss = self.model.nll(images).float().mean() / (images[0].numel() * math.log(2))
@@ -635,7 +638,7 @@ class Trainer:
         else:
             self.stale += 1
         lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
-        lr *= cooldown_factor(self.step, self.settings["max_steps"], self.settings.get("cooldown_steps", 0))
+        lr *= self.lr_factor()
         self.log(
             {
                 "kind": "epoch",
