@@ -17,7 +17,8 @@ bf16 (torch.autocast; AMX on a Sapphire Rapids CPU), the context encoders also c
 - the engine's overhead against a hand-written minimal loop (same model, same batch, same optimiser, no
   logging: the same rows taken from the uint8 images and made float, the likelihood or the L2 reconstruction,
   backward, the optimiser's step) for the density models and
-  the L2 encoders; the two are timed in alternation and the overhead is the median of the pairs' ratios;
+  the L2 encoders; the two are timed in alternation (`--overhead-pairs`, 9 pairs: a single pair's ratio
+  scatters by 5% and more) and the overhead is the median of the pairs' ratios;
 - for a row more than 3x its floor, a profile of one step (torch.profiler): the ops with the most self time and
   their share of the step, i.e. what bounds it.
 
@@ -304,7 +305,8 @@ def bench_row(
             if minimal_fn is None:
                 engine, minimal = timed(step, args.repeats, device), None
             else:
-                engine, minimal = timed_pair(step, minimal_fn, args.repeats, device)
+                pairs = max(args.repeats, args.overhead_pairs)  # single pairs scatter by +-5% and more
+                engine, minimal = timed_pair(step, minimal_fn, pairs, device)
             flops, traffic = count_step(step)
             floor = max(flops / gemm, traffic / bw)
             slow = engine["median_s"] / floor > PROFILE_OVER
@@ -488,6 +490,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per row (median, spread)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--overhead-pairs", type=int, default=9,
+                        help="alternated engine/minimal pairs for the rows with a minimal loop (at least --repeats)")
     parser.add_argument(
         "--reference-once",
         default="",
@@ -511,7 +515,7 @@ def main() -> None:
         return
     ensure_passive_openmp()
     if args.quick:
-        args.repeats, args.batch = min(args.repeats, 3), min(args.batch, 16)
+        args.repeats, args.batch, args.overhead_pairs = min(args.repeats, 3), min(args.batch, 16), 3
     args.repeats = max(3, args.repeats)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
