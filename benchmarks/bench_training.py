@@ -56,8 +56,9 @@ from bench_inpainting import (
 )
 
 from inpaintzoo.config import resolve_config  # noqa: E402
+from inpaintzoo.data.augment import arrange_batch  # noqa: E402
 from inpaintzoo.engine.precision import autocast, cpu_features  # noqa: E402
-from inpaintzoo.engine.trainer import Trainer  # noqa: E402
+from inpaintzoo.engine.trainer import Trainer, to_float  # noqa: E402
 from inpaintzoo.ops.backend import backend_name  # noqa: E402
 from inpaintzoo.plugins import default_registry  # noqa: E402
 from inpaintzoo.zoo.density.fast import reference_path  # noqa: E402
@@ -211,10 +212,9 @@ def minimal_step(trainer: Trainer, rows: torch.Tensor, precision: str) -> Callab
     model's layout), loss, backward, the engine's optimiser (a fresh one of the same kind and settings); None for
     adversarial rows."""
     model, device = trainer.model, trainer.device
-    layout = torch.channels_last if trainer.channels_last else torch.contiguous_format
 
     def fetch() -> torch.Tensor:
-        return trainer.train_images[rows].contiguous(memory_format=layout).to(device).float().div_(255.0)
+        return to_float(arrange_batch(trainer.train_images[rows], None, trainer.channels_last), device)
 
     engine_opt = trainer.optimizers["generator"]  # the same optimiser (fused where the engine's is), its own state
     opt = type(engine_opt)(model.parameters(), **engine_opt.defaults)

@@ -325,14 +325,13 @@ def main() -> None:
     data["card"]["about"] = recipe["about"]
     data["card"]["hardware"] = HARDWARE
     data["card"]["checkpoint"] = recipe["checkpoint"]
-    if args.snapshot_at:  # the resumed run's config holds the rest of the budget, the card the whole of it
+    if args.snapshot_at or args.trained or cooldown:  # its config holds the last leg's budget, the card the whole
         data["card"]["budget"]["max_minutes"] = budget
+    if args.snapshot_at:
         data["card"]["snapshot"] = {"minutes": args.snapshot_at, "to": str(args.snapshot_to)}
-    if args.trained:  # resumed: its config holds the last leg's budget, the card the whole of it
-        data["card"]["budget"]["max_minutes"] = budget
+    if args.trained:
         data["card"]["resumed"] = {"after_minutes": args.trained}
-    if cooldown:  # its config holds the cooldown leg's settings, the card the whole budget
-        data["card"]["budget"]["max_minutes"] = budget
+    if cooldown:
         data["card"]["cooldown"] = {"steps": cooldown, "minutes": round(cooled, 1)}
     if data["config"].get("task") == "density":  # the card is written after each decoding
         score_modes(card, args.limit, labels, done=lambda modes: write_scored(card, data, modes))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintzoo.data.augment import FlipShift, gather_batch, random_flip_shift, random_hflip, random_shift
+from inpaintzoo.data.augment import FlipShift, arrange_batch, random_hflip, random_shift
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
 from inpaintzoo.engine.optim import adam, cooldown_factor, scaled_lr
@@ -112,6 +112,12 @@ def test_random_shift_moves_each_image_by_its_own_offset() -> None:
     assert torch.equal(random_shift(images, 0, g), images)
 
 
+def random_flip_shift(images: torch.Tensor, flip: bool, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """The engine's moves (`FlipShift` maps, one gather) on a float batch."""
+    moves = FlipShift(images.shape[-2], images.shape[-1], flip, pixels)
+    return arrange_batch(images, moves.draw(len(images), generator))
+
+
 @pytest.mark.parametrize("flip", [False, True])
 @pytest.mark.parametrize("pixels", [0, 1, 3])
 def test_flip_and_shift_in_one_gather_equal_the_two_steps(flip: bool, pixels: int) -> None:
@@ -131,12 +137,12 @@ def test_a_batch_gathered_from_uint8_with_its_moves_equals_the_float_path(channe
     stored = torch.randint(0, 256, (40, 3, 9, 7), dtype=torch.uint8)
     rows = torch.tensor([5, 0, 39, 5, 17, 2])
     moves = FlipShift(9, 7, flip=True, pixels=2)
-    fetched = gather_batch(stored, rows, moves.draw(len(rows), torch.Generator().manual_seed(8)), channels_last)
+    fetched = arrange_batch(stored[rows], moves.draw(len(rows), torch.Generator().manual_seed(8)), channels_last)
     expected = random_flip_shift(stored[rows].float(), True, 2, torch.Generator().manual_seed(8))
     layout = torch.channels_last if channels_last else torch.contiguous_format
     assert fetched.dtype == torch.uint8 and fetched.is_contiguous(memory_format=layout)
     assert torch.equal(fetched.float(), expected)
-    assert torch.equal(gather_batch(stored, rows, None), stored[rows])
+    assert torch.equal(arrange_batch(stored[rows], None), stored[rows])
     assert FlipShift(9, 7, flip=False, pixels=0).draw(6, torch.Generator()) is None
 
 

@@ -136,8 +136,8 @@ class FlipShift:
     """
 
     def __init__(self, height: int, width: int, flip: bool, pixels: int) -> None:
-        self.height, self.width, self.flip, self.pixels = height, width, flip, pixels
-        side = 2 * pixels + 1
+        self.flip, self.pixels = flip, pixels
+        self.side = side = 2 * pixels + 1  # the shifts along one axis
         flipped = torch.tensor([False, True]).view(2, 1, 1, 1)
         dy, dx = torch.arange(side).view(1, side, 1, 1), torch.arange(side).view(1, 1, side, 1)
         x, y = torch.arange(width).view(1, 1, 1, width), torch.arange(height).view(1, 1, 1, height)
@@ -157,18 +157,10 @@ class FlipShift:
             return None
         flipped = torch.rand(batch, generator=generator) < 0.5 if self.flip else torch.zeros(batch, dtype=torch.bool)
         if self.pixels:
-            dy, dx = torch.randint(0, 2 * self.pixels + 1, (2, batch), generator=generator)
+            dy, dx = torch.randint(0, self.side, (2, batch), generator=generator)
         else:
             dy = dx = torch.zeros(batch, dtype=torch.long)
-        side = 2 * self.pixels + 1
-        return self.table.index_select(0, (flipped.long() * side + dy) * side + dx)
-
-
-def random_flip_shift(images: torch.Tensor, flip: bool, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """`random_hflip` then `random_shift` as one gather (`FlipShift`): the same draws and the same output."""
-    batch, channels, height, width = images.shape
-    index = FlipShift(height, width, flip, pixels).draw(batch, generator)
-    return images if index is None else move_pixels(images, index.to(images.device))
+        return self.table.index_select(0, (flipped.long() * self.side + dy) * self.side + dx)
 
 
 def move_pixels(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -178,14 +170,12 @@ def move_pixels(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return flat.gather(2, index[:, None, :].expand(batch, channels, -1)).view(batch, channels, height, width)
 
 
-def gather_batch(
-    images: torch.Tensor, rows: torch.Tensor, index: torch.Tensor | None, channels_last: bool = False
-) -> torch.Tensor:
-    """`images[rows]` moved by `index` (a `FlipShift` map or None), from the stored images in their own dtype:
-    on uint8 the gather and the layout change move a quarter of the bytes they would as float."""
-    batch = images[rows]
+def arrange_batch(batch: torch.Tensor, index: torch.Tensor | None, channels_last: bool = False) -> torch.Tensor:
+    """A batch moved by `index` (a `FlipShift` map, or None) and put in the model's memory layout, in its own
+    dtype: done on the stored uint8 images, the gather and the layout change move a quarter of the bytes they
+    would as float."""
     if index is not None:
-        batch = move_pixels(batch, index)
+        batch = move_pixels(batch, index.to(batch.device))
     return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 

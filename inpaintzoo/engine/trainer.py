@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from inpaintzoo.config import PROVENANCE_KEY, provenance, save_config
-from inpaintzoo.data.augment import Augment, FlipShift, gather_batch, move_pixels
+from inpaintzoo.data.augment import Augment, FlipShift, arrange_batch
 from inpaintzoo.engine.build import (
     Models,
     build_dataset,
@@ -383,13 +383,12 @@ class Trainer:
         indexing that takes the rows from the stored uint8 images, so the augmentation costs about what the
         plain fetch does. The study's colour jitter works on floats and draws first.
         """
-        if self.augment is not None:
-            images = self.augment(to_float(self.train_images[rows], self.device), generator=self.aug_rng)
-            index = self.flip_shift.draw(len(rows), self.aug_rng)
-            images = images if index is None else move_pixels(images, index.to(self.device))
-            return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
-        index = self.flip_shift.draw(len(rows), self.aug_rng)
-        return to_float(gather_batch(self.train_images, rows, index, self.channels_last), self.device)
+        images = self.train_images[rows]
+        if self.augment is None:
+            moves = self.flip_shift.draw(len(rows), self.aug_rng)
+            return to_float(arrange_batch(images, moves, self.channels_last), self.device)
+        images = self.augment(to_float(images, self.device), generator=self.aug_rng)
+        return arrange_batch(images, self.flip_shift.draw(len(rows), self.aug_rng), self.channels_last)
 
     def lr_factor(self) -> float:
         """The cooldown's multiplier of the scheduled rate for the next step (1 outside a cooldown)."""
