@@ -17,8 +17,11 @@ bf16 (torch.autocast; AMX on a Sapphire Rapids CPU), the context encoders also c
 - the engine's overhead against a hand-written minimal loop (same model, same batch, same optimiser, no
   logging: the same rows taken from the uint8 images and made float, the likelihood or the L2 reconstruction,
   backward, the optimiser's step) for the density models and
-  the L2 encoders; the two are timed in alternation (`--overhead-pairs`, 9 pairs: a single pair's ratio
-  scatters by 5% and more) and the overhead is the median of the pairs' ratios;
+  the L2 encoders; the two are timed in alternation, the order changing every round (`--overhead-pairs`,
+  9 pairs for the density rows: a single pair's ratio scatters by 5% and more), and the overhead is the median
+  of the pairs' ratios. The L2 rows, whose overhead has a goal (<= 5%), take 31 rounds (`--l2-rounds`) of the
+  engine, the minimal loop and a second minimal loop: the second against the first is an A/A control, the
+  overhead this measurement reads where there is none (its resolution on that machine);
 - for a row more than 3x its floor, a profile of one step (torch.profiler): the ops with the most self time and
   their share of the step, i.e. what bounds it.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -105,19 +109,21 @@ def timed(fn: Callable[[], Any], repeats: int, device: torch.device, warm_up: bo
     }
 
 
-def timed_pair(
-    first: Callable[[], Any], second: Callable[[], Any], repeats: int, device: torch.device
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`timed` for two functions called in alternation (A B A B ...), so that a drift of the machine's speed
-    (another job, the clock) falls on both alike: their ratio is what the engine's overhead is read from."""
-    samples: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
-    first()
-    second()
+def timed_alternating(
+    fns: list[Callable[[], Any]], repeats: int, device: torch.device
+) -> list[dict[str, Any]]:
+    """`timed` for functions called in rounds, each round in the next of their orders (A B, B A, ...; for three,
+    all six in turn), so that a drift of the machine's speed (another job, the clock) and any after-effect of
+    the step before fall on all alike: their ratios are what the engine's overhead is read from."""
+    samples: list[list[dict[str, Any]]] = [[] for _ in fns]
+    for fn in fns:
+        fn()
     sync(device)
-    for _ in range(repeats):
-        for fn, out in ((first, samples[0]), (second, samples[1])):
-            out.append(timed(fn, 1, device, warm_up=False))
-    return tuple(  # type: ignore[return-value]
+    orders = list(itertools.permutations(range(len(fns))))
+    for round_ in range(repeats):
+        for i in orders[round_ % len(orders)]:
+            samples[i].append(timed(fns[i], 1, device, warm_up=False))
+    return [
         {
             "median_s": statistics.median(t["median_s"] for t in runs),
             "min_s": min(t["median_s"] for t in runs),
@@ -127,12 +133,13 @@ def timed_pair(
             "cpu_samples_s": [t["cpu_median_s"] for t in runs],
         }
         for runs in samples
-    )
+    ]
 
 
 def paired_overhead(engine: dict[str, Any], minimal: dict[str, Any]) -> float:
-    """The engine's overhead: the median over the alternated pairs of engine step / minimal step, minus one (a
-    pair's two steps ran back to back, so a slow spell of the machine cancels in its ratio)."""
+    """The engine's overhead: the median over the rounds of engine step / minimal step, minus one (a round's
+    steps ran back to back, so a slow spell of the machine cancels in its ratio). Given a second minimal loop
+    for `engine`, the same figure is the benchmark's A/A control: how far it reads from zero is its resolution."""
     return statistics.median(e / m for e, m in zip(engine["samples_s"], minimal["samples_s"], strict=True)) - 1.0
 
 
@@ -296,17 +303,23 @@ def bench_row(
     with path:
         if once_beside is not None:
             engine = timed(step, 1, device, warm_up=False)
-            minimal, bound = None, None
+            minimal, control, bound = None, None, None
             flops, traffic = once_beside["flops"], once_beside["traffic_bytes"]
             floor = max(flops / gemm, traffic / bw)
         else:
             density_or_l2 = trainer.is_density or name in MINIMAL_L2
             minimal_fn = minimal_step(trainer, rows, precision) if density_or_l2 else None
+            control = None
             if minimal_fn is None:
                 engine, minimal = timed(step, args.repeats, device), None
-            else:
+            elif trainer.is_density:
                 pairs = max(args.repeats, args.overhead_pairs)  # single pairs scatter by +-5% and more
-                engine, minimal = timed_pair(step, minimal_fn, pairs, device)
+                engine, minimal = timed_alternating([step, minimal_fn], pairs, device)
+            else:  # the overhead goal's rows: more rounds, and a second minimal loop as the A/A control
+                second = minimal_step(trainer, rows, precision)
+                assert second is not None
+                rounds = max(args.repeats, args.l2_rounds)
+                engine, minimal, control = timed_alternating([step, minimal_fn, second], rounds, device)
             flops, traffic = count_step(step)
             floor = max(flops / gemm, traffic / bw)
             slow = engine["median_s"] / floor > PROFILE_OVER
@@ -327,6 +340,8 @@ def bench_row(
         "x_floor_cpu": engine["cpu_median_s"] / floor,
         "minimal": minimal,
         "engine_overhead": paired_overhead(engine, minimal) if minimal else None,
+        "control": control,
+        "aa_control": paired_overhead(control, minimal) if control and minimal else None,
         "profile": bound,
         "load_average": [load_before, load_average()],
     }
@@ -338,7 +353,7 @@ def bench_row(
 
 HEADER = (
     f"{'model':22}{'path':>10}{'prec':>6}{'NHWC':>5}{'img/s':>9}{'step ms':>10}{'spread ms':>16}{'cpu ms':>9}"
-    f"{'GFLOP':>8}{'GB':>7}{'floor ms':>10}{'bound':>7}{'x floor':>8}{'overhead':>9}{'load':>12}"
+    f"{'GFLOP':>8}{'GB':>7}{'floor ms':>10}{'bound':>7}{'x floor':>8}{'overhead':>9}{'A/A':>7}{'load':>12}"
 )
 
 
@@ -346,13 +361,14 @@ def format_row(row: dict[str, Any]) -> str:
     step = row["step"]
     spread = f"{step['min_s'] * 1e3:.0f}-{step['max_s'] * 1e3:.0f}"
     overhead = f"{row['engine_overhead'] * 100:+.1f}%" if row["engine_overhead"] is not None else "n/a"
+    control = f"{row['aa_control'] * 100:+.1f}%" if row.get("aa_control") is not None else "n/a"
     load = f"{row['load_average'][0]:.1f}->{row['load_average'][1]:.1f}"
     return (
         f"{row['model']:22}{row['path']:>10}{row['precision']:>6}{'y' if row['channels_last'] else 'n':>5}"
         f"{row['images_per_s']:9.1f}{step['median_s'] * 1e3:10.1f}{spread:>16}{step['cpu_median_s'] * 1e3:9.1f}"
         f"{row['flops'] / 1e9:8.1f}"
         f"{row['traffic_bytes'] / 1e9:7.2f}{row['floor_s'] * 1e3:10.1f}{row['floor_bound']:>7}{row['x_floor']:8.2f}"
-        f"{overhead:>9}{load:>12}"
+        f"{overhead:>9}{control:>7}{load:>12}"
     )
 
 
@@ -451,12 +467,16 @@ def combine(paths: list[Path], out: Path, command: str) -> dict[str, Any]:
     for run in runs:
         device = run["devices"][0]
         for row in device["rows"]:
-            entry = rows.setdefault(row_key(row), {"images_per_s": [], "step_ms": [], "x_floor": [], "overhead": []})
+            entry = rows.setdefault(
+                row_key(row), {"images_per_s": [], "step_ms": [], "x_floor": [], "overhead": [], "aa_control": []}
+            )
             entry["images_per_s"].append(row["images_per_s"])
             entry["step_ms"].append(row["step"]["median_s"] * 1e3)
             entry["x_floor"].append(row["x_floor"])
             if row["engine_overhead"] is not None:
                 entry["overhead"].append(row["engine_overhead"])
+            if row.get("aa_control") is not None:
+                entry["aa_control"].append(row["aa_control"])
         for name, value in speedups(device["rows"]).items():  # recomputed: the same rule for old runs
             gains.setdefault(name, []).append(value)
     summary = {
@@ -470,13 +490,13 @@ def combine(paths: list[Path], out: Path, command: str) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print("| model | path | precision | layout | img/s median [range] | step ms median [range] | x floor median [range]"
-          " | engine overhead [range] |")
-    print("|---|---|---|---|---|---|---|---|")
+          " | engine overhead [range] | A/A control [range] |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for key, entry in summary["rows"].items():
         cells = [f"{entry[m]['median']:.1f} [{entry[m]['min']:.1f}, {entry[m]['max']:.1f}]"
                  for m in ("images_per_s", "step_ms", "x_floor")]
-        over = entry.get("overhead")
-        cells.append(f"{over['median']:+.1%} [{over['min']:+.1%}, {over['max']:+.1%}]" if over else "n/a")
+        for figure in (entry.get("overhead"), entry.get("aa_control")):
+            cells.append(f"{figure['median']:+.1%} [{figure['min']:+.1%}, {figure['max']:+.1%}]" if figure else "n/a")
         print("| " + key + " | " + " | ".join(cells) + " |")
     for name, value in summary["speedup_fast_over_reference"].items():
         print(f"{name}: {value['median']:.2f}x [{value['min']:.2f}, {value['max']:.2f}]")
@@ -491,7 +511,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
     parser.add_argument("--overhead-pairs", type=int, default=9,
-                        help="alternated engine/minimal pairs for the rows with a minimal loop (at least --repeats)")
+                        help="alternated engine/minimal pairs for the density rows (at least --repeats)")
+    parser.add_argument("--l2-rounds", type=int, default=31,
+                        help="rounds of engine, minimal loop and a second minimal loop (the A/A control) for the "
+                        "L2 rows, whose overhead has a goal (at least --repeats)")
     parser.add_argument(
         "--reference-once",
         default="",
@@ -515,7 +538,7 @@ def main() -> None:
         return
     ensure_passive_openmp()
     if args.quick:
-        args.repeats, args.batch, args.overhead_pairs = min(args.repeats, 3), min(args.batch, 16), 3
+        args.repeats, args.batch, args.overhead_pairs, args.l2_rounds = min(args.repeats, 3), min(args.batch, 16), 3, 3
     args.repeats = max(3, args.repeats)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
