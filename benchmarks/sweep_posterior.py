@@ -54,17 +54,18 @@ def plot(results: list[dict[str, object]], path: Path) -> None:
 
     entries = sorted({str(r["entry"]) for r in results})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for entry in entries:
+    for index, entry in enumerate(entries):
+        colour = f"C{index}"
         rows = [r for r in results if r["entry"] == entry and r["mode"] == "posterior-mean"]
         for window in sorted({str(r["window"]) for r in rows}):
             line = sorted((r for r in rows if str(r["window"]) == window), key=lambda r: float(r["tau"]))
             label = f"{entry} ({'all rows after the hole' if window == 'None' else f'window {window}'})"
             taus = [float(r["tau"]) for r in line]
-            axes[0].plot(taus, [float(r["hole_mse"]) for r in line], marker="o", label=label)
-            axes[1].plot(taus, [float(r["ess"]) for r in line], marker="o", label=label)
+            axes[0].plot(taus, [float(r["hole_mse"]) for r in line], marker="o", color=colour, label=label)
+            axes[1].plot(taus, [float(r["ess"]) for r in line], marker="o", color=colour, label=label)
         mean = next((r for r in results if r["entry"] == entry and r["mode"] == "mean"), None)
         if mean is not None:
-            axes[0].axhline(float(mean["hole_mse"]), linestyle="--", color="grey", label=f"{entry} mean")
+            axes[0].axhline(float(mean["hole_mse"]), linestyle="--", color=colour, label=f"{entry}: mean")
     axes[0].set(xlabel="τ", ylabel="hole MSE (val)", title="posterior-mean: hole MSE")
     axes[1].set(xlabel="τ", ylabel="effective sample size", title="ESS of the K fills")
     top = max(float(r["tau"]) for r in results if r["mode"] == "posterior-mean")
@@ -120,10 +121,12 @@ def main() -> None:
                 what = f"posterior-mean τ {kwargs['tau']:g} window {kwargs['window']}"
             print(f"{name} {what}: hole MSE {row['hole_mse']:.0f}{ess} ({row['seconds']:.0f} s)", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(args.out.read_text())["results"] if args.out.exists() else []
-    kept = [r for r in previous if r["entry"] not in names]  # one sweep per entry: the newest
-    data = {"what": __doc__.splitlines()[0], "command": " ".join(["python", *sys.argv]), "k": args.k,
-            "limit": args.limit, "load_average": os.getloadavg(), "results": kept + results}
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {"results": [], "runs": []}
+    kept = [r for r in previous["results"] if r["entry"] not in names]  # one sweep per entry: the newest
+    runs = [r for r in previous.get("runs", []) if not set(r["entries"]) & set(names)]
+    runs.append({"entries": names, "command": " ".join(["python", *sys.argv]), "k": args.k, "limit": args.limit,
+                 "load_average": os.getloadavg()})
+    data = {"what": __doc__.splitlines()[0], "runs": runs, "results": kept + results}
     args.out.write_text(json.dumps(data, indent=2) + "\n")
     png = args.out.with_suffix(".png")
     plot(data["results"], png)
