@@ -1,9 +1,10 @@
-"""Two parts of a training step timed alone, in CPU time on one thread: the batch fetch and Adam's step.
+"""Three parts of a training step timed alone, in CPU time on one thread: the fetch, Adam's step, the EMA update.
 
 - the fetch of a batch of 64 CIFAR-sized images with the mirror-and-shift moves: the path before the moves
   joined the fetch (floats first, then the moves, then the layout), the engine's now (the moves and the layout on
   the stored uint8 images, `arrange_batch`), and a plain fetch without moves; NCHW and channels-last;
-- one Adam step over the `l2` generator's parameters: torch's for-loop, foreach and fused kernels.
+- one Adam step over the `l2` generator's parameters: torch's for-loop, foreach and fused kernels;
+- one update of the engine's moving average (EMA) of the same parameters, work the minimal loop does not do.
 
 Each run times every part (the median of many calls); the table gives the median over `--runs` runs with the
 lowest and highest, and the load average before and after. Writes results/step_parts.json.
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import CONTEXT, build_trainer  # noqa: E402
 
 from inpaintzoo.data.augment import FlipShift, arrange_batch, move_pixels  # noqa: E402
+from inpaintzoo.engine.ema import EMA  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "step_parts.json"
 
@@ -69,6 +71,8 @@ def parts() -> dict[str, Callable[[], object]]:
         p.grad = torch.randn_like(p)
     for name, flags in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}), ("fused", {"fused": True})):
         out[f"Adam step, {name} ({len(params)} tensors)"] = torch.optim.Adam(params, lr=1e-4, **flags).step
+    ema = EMA(trainer.model, 0.999)  # the engine's moving average, updated after every step
+    out[f"EMA update ({len(params)} tensors)"] = lambda: ema.update(trainer.model)
     return out
 
 
@@ -81,7 +85,7 @@ def main() -> None:
     runs = []
     for _ in range(args.runs):
         load_before = os.getloadavg()[0]
-        timed = {name: cpu_ms(fn, 50 if name.startswith("Adam") else 200) for name, fn in parts().items()}
+        timed = {name: cpu_ms(fn, 200 if name.startswith("fetch") else 50) for name, fn in parts().items()}
         runs.append({"ms": timed, "load_average": [load_before, os.getloadavg()[0]]})
     names = list(runs[0]["ms"])
     summary = {n: {"median": statistics.median(r["ms"][n] for r in runs), "min": min(r["ms"][n] for r in runs),

@@ -57,9 +57,10 @@ def plot(results: list[dict[str, object]], path: Path) -> None:
     for index, entry in enumerate(entries):
         colour = f"C{index}"
         rows = [r for r in results if r["entry"] == entry and r["mode"] == "posterior-mean"]
-        for window in sorted({str(r["window"]) for r in rows}):
-            line = sorted((r for r in rows if str(r["window"]) == window), key=lambda r: float(r["tau"]))
-            label = f"{entry} ({'all rows after the hole' if window == 'None' else f'window {window}'})"
+        windows = {r["window"] for r in rows}  # None: every row after the hole
+        for window in sorted(windows, key=lambda w: -1 if w is None else int(w)):
+            line = sorted((r for r in rows if r["window"] == window), key=lambda r: float(r["tau"]))
+            label = f"{entry} ({'all rows after the hole' if window is None else f'window {window}'})"
             taus = [float(r["tau"]) for r in line]
             axes[0].plot(taus, [float(r["hole_mse"]) for r in line], marker="o", color=colour, label=label)
             axes[1].plot(taus, [float(r["ess"]) for r in line], marker="o", color=colour, label=label)
