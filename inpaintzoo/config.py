@@ -71,6 +71,7 @@ class ModelSettings:
     overlap_weight: float = 20.0  # weight of the overlap's L2 against the hole's
     judge: Literal["image", "patch", "local"] = "image"  # what the discriminator sees (local: a window round the hole)
     mirror: bool = False  # inpaint the left-right mirror image too and average the two fills
+    residual: bool = False  # predict a correction of the hole-filled input (with mask.fill=telea) instead of pixels
 
 
 #: config group -> (registry kind, default component name; None: off unless chosen)

@@ -56,8 +56,10 @@ class ContextEncoder(nn.Module):
         overlap_weight: float = 20.0,
         fill: str = "zeros",
         mirror: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         if mirror and box is not None and 2 * box[1] + box[3] != image_size:
             raise UsageError(
                 f"model.mirror=true averages a fill with its mirror image, so the hole must be centred left to "
@@ -77,22 +79,44 @@ class ContextEncoder(nn.Module):
             raise ValueError(f"the predicted patch must be square, got {self.patch[2]}x{self.patch[3]}")
 
     @property
+    def size_multiple(self) -> int | None:
+        """None for a model of one image size; N for a fully convolutional one that takes any size divisible by N."""
+        if self.box is None and getattr(self.encoder, "any_size", False):
+            return int(getattr(self.encoder, "size_multiple", 1))
+        return None
+
+    @property
     def patch_size(self) -> int:
         return self.patch[2]
 
     def crop(self, images: torch.Tensor, box: Box | None = None) -> torch.Tensor:
-        """The patch region (or another `box`) of full-size images (or masks)."""
+        """The patch region (or another `box`) of full-size images (or masks).
+
+        With no fixed hole the patch is the whole image, whatever its size (any-size encoders).
+        """
+        if box is None and self.box is None:
+            return images
         t, l, h, w = self.patch if box is None else box
         return images[..., t : t + h, l : l + w]
 
     def forward(
         self, images: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Predict the patch (B, 3, P, P) in [0, 1] from images whose hole is hidden from the model."""
-        return self.decoder(self.encoder(model_input(images, mask, self.fill, generator)))
+        """Predict the patch (B, 3, P, P) in [0, 1] from images whose hole is hidden from the model.
+
+        With `residual` the decoder's output (a sigmoid, 0.5 at rest) is a correction of the filled input
+        (`fill=telea`: the classical fill), `2 * out - 1` added to it: the model starts from that fill.
+        """
+        x = model_input(images, mask, self.fill, generator)
+        out = self.decoder(self.encoder(x))
+        if not self.residual:
+            return out
+        return (self.crop(x[:, :3]) + 2 * out.to(x.dtype) - 1).clamp(0, 1)
 
     def paste(self, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
         """Full images: the context as given, the hole's pixels from the prediction."""
+        if self.box is None:
+            return torch.where(mask.expand_as(images), patch.to(images.dtype), images)
         t, l, h, w = self.patch
         full = images.clone()
         region = full[..., t : t + h, l : l + w]

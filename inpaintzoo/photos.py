@@ -39,6 +39,11 @@ MAX_PIXELS = 50_000_000
 MAX_WINDOWS = 64
 #: `original` runs the model on the whole image; beyond this the activations would not fit in memory
 MAX_ORIGINAL_PIXELS = 512 * 512
+#: a native (fully convolutional) model takes a whole image up to this size in one call, and past it one
+#: window with a margin around each hole (IOPaint's crop trigger): the activations stay within a few GB
+NATIVE_PIXELS = 2048 * 2048
+#: a window of a native model larger than this on a side is filled coarse: shrunk to it, filled, enlarged
+NATIVE_SIDE = 2048
 #: separate hole regions counted before `crop` gives up on a mask (a noise-like mask)
 MAX_REGIONS = 20_000
 
@@ -50,6 +55,13 @@ class Geometry:
     size: int
     box: Box | None = None
     any_size: bool = False
+    #: N > 0 for a fully convolutional model that runs at the photo's own resolution on any size divisible by N
+    #: (inputs are padded to it); 0 for a model of one size (or a density model, resized for `crop`)
+    multiple: int = 0
+
+    @property
+    def native(self) -> bool:
+        return self.multiple > 0
 
 
 @dataclass(frozen=True)
@@ -238,10 +250,10 @@ def serves(geometry: Geometry, mask: torch.Tensor, strategy: str = "crop") -> st
             f"this model runs at {geometry.size}x{geometry.size} only, so it cannot take the image at its own size "
             "(--strategy original): use --strategy crop or resize"
         )
-    if strategy == "original" and h * w > MAX_ORIGINAL_PIXELS:
+    if strategy == "original" and h * w > (NATIVE_PIXELS if geometry.native else MAX_ORIGINAL_PIXELS):
         return (
             f"--strategy original runs the model on all {w}x{h} pixels; it takes at most "
-            f"{MAX_ORIGINAL_PIXELS} pixels: use --strategy crop"
+            f"{NATIVE_PIXELS if geometry.native else MAX_ORIGINAL_PIXELS} pixels: use --strategy crop"
         )
     if geometry.box is None:
         return None
@@ -262,6 +274,31 @@ def serves(geometry: Geometry, mask: torch.Tensor, strategy: str = "crop") -> st
     if bool((model_mask & ~inside).any()):
         return f"{described}; this mask reaches outside it at the model's size (--strategy {strategy}): use crop"
     return None
+
+
+def padded_fill(fill: FillFunction, images: torch.Tensor, unknown: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Run a native model on images of any size: pad the sides up to `multiple` (edge pixels repeated), crop back."""
+    h, w = images.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph == 0 and pw == 0:
+        return fill(images, unknown)
+    pad = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
+    big = F.pad(images, pad, mode="replicate")
+    big_unknown = F.pad(unknown.float(), pad, mode="replicate") > 0
+    return fill(big, big_unknown)[..., pad[2] : pad[2] + h, pad[0] : pad[0] + w]
+
+
+def _fill_native_window(
+    image: torch.Tensor, known: torch.Tensor, window: Window, fill: FillFunction, geometry: Geometry
+) -> torch.Tensor:
+    """A native model's fill of one window at the window's own resolution (coarse past `NATIVE_SIDE`)."""
+    pixels = _cut(image, window)[None]
+    unknown = ~_cut(known, window)[None]
+    if window.side <= NATIVE_SIDE:
+        return padded_fill(fill, pixels, unknown, geometry.multiple)[0]
+    side = NATIVE_SIDE - NATIVE_SIDE % geometry.multiple
+    coarse = padded_fill(fill, _resize(pixels, (side, side)), _resize_mask(unknown, (side, side)), geometry.multiple)
+    return _resize(coarse, (window.side, window.side))[0]
 
 
 def _fill_window(
@@ -320,6 +357,9 @@ def fill_image(
     if reason is not None:
         raise DataError(reason)
     hole = mask.bool()
+    if geometry.native and (strategy == "original" or (strategy == "crop" and h * w <= NATIVE_PIXELS)):
+        filled = padded_fill(fill, image[None], hole[None], geometry.multiple)[0]
+        return torch.where(hole, filled.to(image.dtype), image)
     if strategy == "original":
         return torch.where(hole, fill(image[None], hole[None])[0].to(image.dtype), image)
     if strategy == "resize":
@@ -340,7 +380,11 @@ def fill_image(
         if bool(known[:, t : t + rh, l : l + rw].all()):
             continue  # an earlier window already filled it
         window = crop_window(region, h, w, geometry)
-        filled, reach = _fill_window(out, known, window, fill, geometry)
+        if geometry.native:
+            filled = _fill_native_window(out, known, window, fill, geometry)
+            reach = torch.ones(1, window.side, window.side, dtype=torch.bool, device=image.device)
+        else:
+            filled, reach = _fill_window(out, known, window, fill, geometry)
         _paste(out, known, hole, window, filled, reach)
     if not bool(known.all()):  # a hole pixel no window reached (should not happen): say so, never return it unfilled
         raise DataError("crop left part of the hole unfilled; use --strategy resize")
@@ -352,6 +396,9 @@ def fill_images(
 ) -> torch.Tensor:
     """A batch: images at the model's size (served as they are) in one call, others one by one."""
     size = geometry.size
+    if geometry.native and strategy != "resize" and images.shape[-2] * images.shape[-1] <= NATIVE_PIXELS:
+        filled = padded_fill(fill, images, mask, geometry.multiple)
+        return torch.where(mask, filled.to(images.dtype), images)
     if strategy != "original" and tuple(images.shape[-2:]) == (size, size):
         small_enough = geometry.box is None or all(
             serves(geometry, m, "resize") is None for m in mask

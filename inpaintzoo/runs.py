@@ -68,7 +68,8 @@ class Run:
     def geometry(self) -> Geometry:
         """What `photos` needs: the model's size, the one box it fills (if any), whether it runs at any size."""
         box = None if self.is_density else getattr(self.model, "box", None)
-        return Geometry(self.image_size, box, any_size=self.is_density)
+        multiple = None if self.is_density else getattr(self.model, "size_multiple", None)
+        return Geometry(self.image_size, box, any_size=self.is_density or multiple is not None, multiple=multiple or 0)
 
     def serves(self, mask: torch.Tensor, strategy: str = "crop") -> str | None:
         """None if this model can fill `mask` ((H, W), (1, H, W) or (B, 1, H, W) bool) with `strategy`, else why.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from inpaintzoo.data.cifar10 import cifar10
 from inpaintzoo.data.folder import folder
+from inpaintzoo.data.photo_crops import photos
 from inpaintzoo.data.samples import samples
 from inpaintzoo.registry import Collection
 
@@ -19,6 +20,9 @@ components("dataset", "cifar10", summary="CIFAR-10 32x32 photos from the python 
 components("dataset", "folder", summary="Your own folder of images, centre-cropped and resized (data.root=PATH)")(
     folder
 )
+components(
+    "dataset", "photos", summary="Crops at random scales of real photographs, fixed held-out split (data.root=PATH)"
+)(photos)
 components("dataset", "samples", summary="Crops of 5 public-domain photos shipped inside the package (offline)")(
     samples
 )

@@ -95,6 +95,7 @@ def build_models(config: dict[str, Any], registry: Registry, mask: Any) -> Model
         settings["overlap_weight"],
         getattr(mask, "fill", "zeros"),
         mirror=settings.get("mirror", False),  # runs written before the setting existed
+        residual=settings.get("residual", False),
     )
     objective = registry.build("loss", config["loss"]["name"], **component_args(config["loss"]))
     discriminator = None

@@ -167,6 +167,8 @@ class CropDecoder(nn.Module):
         self.patch_size = patch_size
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
+        if self.start == 0 and self.margin == 0:  # the patch is the whole code, at whatever size it comes
+            return self.body(code)
         a, m = self.start, self.margin
         out = self.body(code[..., a : a + self.size, a : a + self.size])
         return out[..., m : m + self.patch_size, m : m + self.patch_size]

@@ -70,4 +70,35 @@ def inception(image_size: int, width: int = 32, blocks: int = 1, norm: Norm = "b
     return Discriminator(inception_trunk(3, width, blocks, norm, "leaky"))
 
 
+class PatchCritic(nn.Module):
+    """A PatchGAN critic: strided convolutions to a grid of scores, one per overlapping patch, kept apart.
+
+    Returns `(B, L)` scores (L patches), not their mean: the objective judges each patch, so a sharp,
+    plausible texture is asked of every part of the fill rather than of the image on average.
+    """
+
+    def __init__(self, width: int, layers: int, norm: str) -> None:
+        super().__init__()
+        body: list[nn.Module] = [nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        c = width
+        for _ in range(layers - 1):
+            cout = min(2 * c, 8 * width)
+            body += [nn.Conv2d(c, cout, 4, 2, 1, bias=norm == "none"), norm_layer(norm, cout), nn.LeakyReLU(0.2, True)]
+            c = cout
+        body.append(nn.Conv2d(c, 1, 3, 1, 1))
+        self.body = nn.Sequential(*body)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images).flatten(1)
+
+
+@components("discriminator", "patch")
+def patch(image_size: int, width: int = 32, layers: int = 3, norm: Norm = "batch") -> PatchCritic:
+    """PatchGAN: `layers` stride-2 4x4 convolutions and a score per patch (B, L); for photo models."""
+    if layers < 1 or image_size < 2**layers:
+        raise UsageError(f"discriminator 'patch' with layers={layers} needs images of at least {2**layers} px")
+    norm_layer(norm, 1)
+    return PatchCritic(width, layers, norm)
+
+
 inpaintzoo_register = components.hook()

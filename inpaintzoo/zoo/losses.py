@@ -357,9 +357,14 @@ class GAN(Adversarial):
         self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         real_scores, fake_scores = critic(real), critic(fake)  # separate batches: separate batch statistics
+
+        def labels(scores: torch.Tensor, is_real: bool) -> torch.Tensor:  # a patch critic scores (B, L): one per patch
+            drawn = self.labels(len(scores), is_real, scores.device)
+            return drawn.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
+
         loss = F.binary_cross_entropy_with_logits(
-            real_scores, self.labels(len(real), True, real.device)
-        ) + F.binary_cross_entropy_with_logits(fake_scores, self.labels(len(fake), False, fake.device))
+            real_scores, labels(real_scores, True)
+        ) + F.binary_cross_entropy_with_logits(fake_scores, labels(fake_scores, False))
         with torch.no_grad():
             d_real, d_fake = torch.sigmoid(real_scores).mean(), torch.sigmoid(fake_scores).mean()
         logs = {"d_real": d_real.item(), "d_fake": d_fake.item()}

@@ -1,0 +1,91 @@
+"""The classical fills every learned model is measured against: mean colour, OpenCV's Telea and Navier-Stokes,
+and PatchMatch (Barnes et al. 2009, the `pypatchmatch` package, an optional extra).
+
+Each takes a uint8 `(H, W, 3)` photo and a bool `(H, W)` hole and returns the filled uint8 photo, every
+pixel outside the hole byte-identical. They need no training and run at any size, which is why they are
+the anchors of the photo benchmark and entries of the zoo beside the learned models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from inpaintzoo.errors import DataError, UsageError
+
+ClassicalFill = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: OpenCV's inpainting radius (px): the neighbourhood each filled pixel is averaged from
+RADIUS = 3
+PATCHMATCH_MISSING = "PatchMatch needs the optional package pypatchmatch: pip install pypatchmatch"
+
+
+def _check(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    image, hole = np.ascontiguousarray(image), np.asarray(mask).astype(bool)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise DataError(f"a classical fill wants an (H, W, 3) uint8 image, got {image.dtype} {image.shape}")
+    if hole.shape != image.shape[:2]:
+        raise DataError(
+            f"the mask is {hole.shape[1]}x{hole.shape[0]} but the image is {image.shape[1]}x{image.shape[0]}"
+        )
+    return image, hole
+
+
+def _paste(image: np.ndarray, hole: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    out[hole] = filled[hole]
+    return out
+
+
+def mean_colour(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The hole painted in the mean colour of the context."""
+    image, hole = _check(image, mask)
+    colour = image[~hole].mean(0) if (~hole).any() else np.full(3, 127.5)
+    return _paste(image, hole, np.broadcast_to(np.round(colour).astype(np.uint8), image.shape))
+
+
+def _opencv(flag_name: str) -> ClassicalFill:
+    def fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import cv2
+
+        image, hole = _check(image, mask)
+        filled = cv2.inpaint(image, hole.astype(np.uint8) * 255, RADIUS, getattr(cv2, flag_name))
+        return _paste(image, hole, filled)
+
+    return fill
+
+
+telea = _opencv("INPAINT_TELEA")
+telea.__doc__ = "OpenCV's fast marching fill (Telea 2004): each hole pixel a weighted mean of known neighbours."
+navier_stokes = _opencv("INPAINT_NS")
+navier_stokes.__doc__ = "OpenCV's Navier-Stokes fill (Bertalmio et al. 2001): isophotes continued into the hole."
+
+
+def patchmatch_available() -> bool:
+    try:
+        from patchmatch import patch_match  # noqa: F401
+    except Exception:  # the package also fails to import where its compiled library cannot load
+        return False
+    return True
+
+
+def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = 3) -> np.ndarray:
+    """PatchMatch (Barnes et al. 2009): the hole copied patch by patch from the nearest-looking context."""
+    image, hole = _check(image, mask)
+    if not patchmatch_available():
+        raise UsageError(PATCHMATCH_MISSING)
+    from patchmatch import patch_match
+
+    filled = patch_match.inpaint(image, hole.astype(np.uint8) * 255, patch_size=patch_size)
+    return _paste(image, hole, np.asarray(filled, dtype=np.uint8))
+
+
+#: name -> fill, in the order tables show them
+CLASSICAL: dict[str, ClassicalFill] = {
+    "mean": mean_colour,
+    "telea": telea,
+    "navier-stokes": navier_stokes,
+    "patchmatch": patchmatch,
+}
+#: the classical fills a learned photo model has to beat (mean colour is a floor, not an anchor)
+ANCHORS: tuple[str, ...] = ("telea", "navier-stokes", "patchmatch")

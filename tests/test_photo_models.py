@@ -1,0 +1,203 @@
+"""Photo models: the FFC encoder at any size, the size policy, photo crops, LaMa-style masks, classical fills."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaintzoo.classical import ANCHORS, CLASSICAL, mean_colour, navier_stokes, patchmatch_available, telea
+from inpaintzoo.context_encoder import ContextEncoder
+from inpaintzoo.data.folder import split_of
+from inpaintzoo.data.io import load_image_uint8
+from inpaintzoo.data.masks import fill_hole
+from inpaintzoo.data.photo_crops import photos, random_crops, split_photos
+from inpaintzoo.data.photo_masks import KINDS, PhotoMask, draw
+from inpaintzoo.errors import DataError, UsageError
+from inpaintzoo.photos import Geometry, fill_image, padded_fill, serves
+from inpaintzoo.zoo.decoders import conv
+from inpaintzoo.zoo.ffc import ffc
+
+
+def photo_model(residual: bool = False, fill: str = "zeros") -> ContextEncoder:
+    torch.manual_seed(0)
+    encoder = ffc(4, 32, width=8, downsamples=2, blocks=1)
+    model = ContextEncoder(encoder, conv(8, 32, 32, layers=0), 32, None, 2, 1.0, fill, residual=residual)
+    return model.eval()
+
+
+@pytest.mark.parametrize("size", [(32, 32), (8, 12), (96, 40), (128, 128)])
+def test_ffc_model_runs_at_any_multiple_of_its_stride(size: tuple[int, int]) -> None:
+    model = photo_model()
+    assert model.size_multiple == 4
+    images, mask = torch.rand(2, 3, *size), torch.zeros(2, 1, *size, dtype=torch.bool)
+    mask[..., 2:6, 3:7] = True
+    out = model.inpaint(images, mask)
+    assert out.shape == images.shape
+    assert torch.equal(out[~mask.expand_as(out)], images[~mask.expand_as(images)])
+
+
+def test_ffc_refuses_a_side_off_its_stride_with_one_line() -> None:
+    with pytest.raises(UsageError, match="divisible by 4"):
+        photo_model()(torch.rand(1, 3, 10, 12), torch.zeros(1, 1, 10, 12, dtype=torch.bool))
+
+
+def test_the_global_branch_sees_across_the_whole_image() -> None:
+    """A change in one corner moves the code in the opposite corner: the receptive field is the image."""
+    encoder = ffc(4, 64, width=8, downsamples=2, blocks=1).eval()
+    x = torch.rand(1, 4, 64, 64)
+    y = x.clone()
+    y[..., :4, :4] += 1
+    assert not torch.allclose(encoder(x)[..., -4:, -4:], encoder(y)[..., -4:, -4:])
+
+
+@pytest.mark.parametrize("size", [(1, 5), (13, 17), (63, 65), (5, 1)])
+def test_odd_sizes_are_padded_to_the_stride_and_cropped_back(size: tuple[int, int]) -> None:
+    seen: list[tuple[int, ...]] = []
+
+    def fill(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(images.shape[-2:]))
+        return images.flip(-1)
+
+    images = torch.rand(1, 3, *size)
+    out = padded_fill(fill, images, torch.zeros(1, 1, *size, dtype=torch.bool), 4)
+    assert out.shape == images.shape
+    assert all(s % 4 == 0 for s in seen[0])
+
+
+def test_size_policy_lets_native_models_run_at_the_image_size() -> None:
+    fixed, native = Geometry(32), Geometry(32, any_size=True, multiple=4)
+    mask = torch.zeros(300, 200, dtype=torch.bool)
+    mask[10:20, 10:20] = True
+    assert "runs at 32x32 only" in serves(fixed, mask, "original")
+    assert serves(native, mask, "original") is None
+    calls: list[tuple[int, ...]] = []
+
+    def fill(images: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(images.shape[-2:]))
+        return torch.zeros_like(images)
+
+    image = torch.rand(3, 300, 200)
+    out = fill_image(image, mask[None], fill, native, "crop")
+    assert calls == [(300, 200)]  # the whole photo at its own resolution: nothing squeezed to 32x32
+    assert torch.equal(out[:, 10:20, 10:20], torch.zeros(3, 10, 10))
+    assert torch.equal(out[:, 30:], image[:, 30:])
+
+
+def test_residual_model_starts_from_the_classical_fill() -> None:
+    model = photo_model(residual=True, fill="telea")
+    torch.nn.init.zeros_(model.decoder.body[-2].weight)
+    torch.nn.init.zeros_(model.decoder.body[-2].bias)  # sigmoid(0) = 0.5: a zero correction
+    images = torch.rand(1, 3, 32, 32)
+    mask = torch.zeros(1, 1, 32, 32, dtype=torch.bool)
+    mask[..., 10:20, 8:16] = True
+    expected = fill_hole(images, mask, "telea")
+    assert torch.allclose(model.inpaint(images, mask), expected, atol=1e-6)
+
+
+def test_telea_fill_keeps_the_context_and_fills_from_it() -> None:
+    images = torch.full((2, 3, 16, 16), 0.25)
+    mask = torch.zeros(2, 1, 16, 16, dtype=torch.bool)
+    mask[..., 4:8, 4:8] = True
+    filled = fill_hole(images, mask, "telea")
+    assert torch.allclose(filled, images, atol=1 / 255)  # a flat image is continued flat
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_masks_of_every_kind_are_bounded_and_repeatable(kind: str) -> None:
+    generator = PhotoMask(128, kind=kind)
+    a = generator(8, torch.Generator().manual_seed(3))
+    b = generator(8, torch.Generator().manual_seed(3))
+    assert a.shape == (8, 1, 128, 128) and a.dtype == torch.bool
+    assert torch.equal(a, b)
+    share = a.flatten(1).float().mean(1)
+    assert bool((share > 0).all()) and bool((share <= 0.5).all())
+
+
+def test_mask_kinds_differ_as_their_settings_say() -> None:
+    rng = np.random.default_rng(0)
+    share = {k: np.mean([draw(k, 256, 256, rng).mean() for _ in range(24)]) for k in KINDS}
+    assert share["stroke"] < share["thin"] < share["thick"]
+    assert share["medium"] < share["thick"]
+    box = draw("box", 200, 300, rng)
+    rows, cols = np.nonzero(box)
+    assert box[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()  # one solid rectangle
+    assert 0.2 * 200 <= rows.max() - rows.min() + 1 <= 0.4 * 200 + 1
+
+
+def test_mask_refuses_an_unknown_kind() -> None:
+    with pytest.raises(UsageError, match="kind must be one of"):
+        PhotoMask(64, kind="blob")
+
+
+def test_random_crops_take_squares_at_many_scales() -> None:
+    photo = torch.arange(3 * 90 * 120, dtype=torch.int64).reshape(3, 90, 120).remainder(251).to(torch.uint8)
+    crops = random_crops(photo, 32, 40, np.random.default_rng(0))
+    assert crops.shape == (40, 3, 32, 32) and crops.dtype == torch.uint8
+    assert len({c.float().std().round().item() for c in crops}) > 1
+    small = random_crops(photo[:, :20, :20], 32, 2, np.random.default_rng(0))  # enlarged to the crop size
+    assert small.shape == (2, 3, 32, 32)
+
+
+def test_photo_dataset_split_is_fixed_by_name(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray((rng.random((40, 50, 3)) * 255).astype(np.uint8)).save(tmp_path / f"p{i}.png")
+    train, test = split_photos(tmp_path, "train"), split_photos(tmp_path, "test")
+    assert sorted(train + test) == sorted(tmp_path.glob("*.png"))
+    assert all(split_of(p.name, 0.15) == "test" for p in test)
+    data = photos("train", image_size=16, root=str(tmp_path), crops_per_photo=3)
+    again = photos("train", image_size=16, root=str(tmp_path), crops_per_photo=3)
+    assert data.images.shape == (3 * len(train), 3, 16, 16)
+    assert torch.equal(data.images, again.images)
+
+
+def test_photo_dataset_says_where_it_looked(tmp_path) -> None:
+    with pytest.raises(DataError, match="no photos found"):
+        photos("train", root=str(tmp_path / "nowhere"))
+
+
+def test_exif_orientation_is_honoured(tmp_path) -> None:
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :10] = 255  # white on the left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated 90 degrees clockwise
+    Image.fromarray(pixels).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = load_image_uint8(tmp_path / "phone.jpg")
+    assert tuple(shown.shape) == (3, 40, 20)  # portrait, as a viewer shows it
+    assert shown[:, :10].float().mean() > 200 and shown[:, 30:].float().mean() < 50  # the white band on top
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray]:
+    y, x = np.mgrid[0:64, 0:80]
+    image = np.stack([(x * 3) % 256, (y * 4) % 256, ((x + y) * 2) % 256], -1).astype(np.uint8)
+    hole = np.zeros((64, 80), bool)
+    hole[20:30, 30:50] = True
+    return image, hole
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL))
+def test_classical_fills_change_only_the_hole(name: str) -> None:
+    if name == "patchmatch" and not patchmatch_available():
+        pytest.skip("pypatchmatch is an optional extra and is not installed")
+    image, hole = _scene()
+    out = CLASSICAL[name](image, hole)
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    assert np.array_equal(out[~hole], image[~hole])
+    assert not np.array_equal(out[hole], image[hole])
+
+
+def test_classical_fills_continue_smooth_context() -> None:
+    image, hole = _scene()
+    truth = image[hole].astype(float)
+    error = {f.__name__: np.abs(f(image, hole)[hole].astype(float) - truth).mean() for f in (telea, navier_stokes)}
+    floor = np.abs(mean_colour(image, hole)[hole].astype(float) - truth).mean()
+    assert max(error.values()) < floor  # the diffusion fills follow the gradients the mean colour ignores
+    assert set(ANCHORS) <= set(CLASSICAL)
+
+
+def test_classical_fill_refuses_a_mismatched_mask() -> None:
+    image, hole = _scene()
+    with pytest.raises(DataError, match="the mask is"):
+        telea(image, hole[:-1])
