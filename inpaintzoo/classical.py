@@ -89,3 +89,47 @@ CLASSICAL: dict[str, ClassicalFill] = {
 }
 #: the classical fills a learned photo model has to beat (mean colour is a floor, not an anchor)
 ANCHORS: tuple[str, ...] = ("telea", "navier-stokes", "patchmatch")
+
+
+class ClassicalModel:
+    """A classical fill with the face of a loaded model (what `inpaint`, `serve` and the benchmarks call):
+    any image size, any hole, nothing to train, always on the CPU. `inpaintzoo.pretrained("telea")` returns one."""
+
+    is_density = False
+    image_size = 0  # no size of its own: every hole is given by a mask
+    config: dict = {"task": "classical"}
+
+    def __init__(self, name: str) -> None:
+        if name not in CLASSICAL:
+            raise UsageError(f"unknown classical fill {name!r}: choose {', '.join(CLASSICAL)}")
+        if name == "patchmatch" and not patchmatch_available():
+            raise UsageError(PATCHMATCH_MISSING)
+        self.name = name
+        self.fill = CLASSICAL[name]
+        import torch
+
+        self.device = torch.device("cpu")
+
+    def __repr__(self) -> str:
+        return f"ClassicalModel({self.name!r})"
+
+    def serves(self, mask: object, strategy: str = "crop") -> None:
+        """Every hole of every size: nothing to refuse (the strategy does not apply)."""
+        return None
+
+    def mask(self, batch_size: int, generator: object = None) -> object:
+        raise DataError(f"{self.name} has no hole of its own: mark the hole with --mask or --box")
+
+    def inpaint(self, images: object, mask: object, strategy: str = "crop", **ignored: object) -> object:
+        """Fill `(B, 3, H, W)` float images in [0, 1] where the `(B or 1, 1, H, W)` mask is True."""
+        import torch
+
+        images = torch.as_tensor(images)
+        masks = torch.as_tensor(mask).bool().expand(images.shape[0], 1, *images.shape[-2:])
+        out = []
+        for image, hole in zip(images, masks):
+            pixels = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            filled = self.fill(pixels, hole[0].cpu().numpy())
+            out.append(torch.from_numpy(filled).permute(2, 0, 1).float().div(255))
+        result = torch.stack(out).to(images.device)
+        return torch.where(masks, result, images.float())

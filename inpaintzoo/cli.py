@@ -516,7 +516,11 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     help="Images of another size than the model's: a window around each hole (crop), the whole image resized "
     "(resize), or the image as it is (original: models that run at any size).",
 )
-@click.option("--compare", is_flag=True, help="Also write STEM-compare.png: the image with the hole marked | the fill.")
+@click.option(
+    "--compare",
+    is_flag=True,
+    help="Also write STEM-compare.png: the image with the hole marked | the fill | Telea's and PatchMatch's fills.",
+)
 @click.option(
     "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True, help="Autocast precision."
 )
@@ -561,7 +565,11 @@ def inpaint(
 ) -> None:
     """Fill holes in your own IMAGES (any size) with a pretrained --model NAME or a trained RUN_DIR.
 
+    Without either, the best photo model of the zoo fills the photo at its own resolution. Classical fills
+    are models too: --model telea, navier-stokes, patchmatch (pip install pypatchmatch) or mean.
+
     \b
+      inpaintzoo inpaint photo.jpg --mask stroke.png --compare
       inpaintzoo inpaint photo.png --mask stroke.png --model unet.freeform
       inpaintzoo inpaint runs/<run> photo.png --box 12,12,8,8 --box 40,30,8,8 --compare
     Every input is checked before the first file is written; one PNG per image in --out.
@@ -577,6 +585,11 @@ def inpaint(
 
     if mask_path is not None and boxes:
         raise UsageError("give either --mask or --box, not both")
+    if model_name is None and not paths[0].is_dir():  # no RUN_DIR: the best photo entry (or Telea)
+        from inpaintzoo.pretrained import default_model
+
+        model_name = default_model(get_registry(ctx))
+        err_console.print(f"no --model given: using {model_name}")
     run_dir, images = (None, paths) if model_name is not None else (paths[0], paths[1:])
     if run_dir is not None and not run_dir.is_dir():
         raise UsageError(
@@ -634,8 +647,19 @@ def inpaint(
         Image.fromarray(filled).save(target)
         err_console.print(f"{path} -> {target}")
         if compare:
-            side = compare_image(image, hole, filled, ("hole", f"{run.name} ({strategy})"))
+            anchors = classical_comparisons(run.name, image, hole)
+            side = compare_image(
+                image, hole, [filled, *anchors.values()], ("hole", f"{run.name} ({strategy})", *anchors)
+            )
             Image.fromarray(np.ascontiguousarray(side)).save(target.with_name(f"{target.stem}-compare.png"))
+
+
+def classical_comparisons(model: str, image: Any, hole: Any) -> dict[str, Any]:
+    """The classical anchors' fills of the same hole, for --compare (PatchMatch where it is installed)."""
+    from inpaintzoo.classical import CLASSICAL, patchmatch_available
+
+    names = ["telea"] + (["patchmatch"] if patchmatch_available() else [])
+    return {name: CLASSICAL[name](image, hole) for name in names if name != model}
 
 
 def check_out_folder(out: Path) -> None:
@@ -694,6 +718,41 @@ def file_size(size: int | None) -> str:
     if not size:
         return ""
     return f", {size / 1e6:.1f} MB" if size >= 1e6 else f", {size / 1e3:.0f} KB"
+
+
+@cli.command()
+@click.option(
+    "--model", "model_name", metavar="NAME", help="A pretrained entry or classical fill (default: best photo entry)."
+)
+@click.option("--sample", default="astronaut", show_default=True, help="Which shipped sample photo to fill.")
+@click.option(
+    "--kind",
+    type=click.Choice(["thin", "medium", "thick", "stroke", "box"]),
+    default="stroke",
+    show_default=True,
+    help="The kind of hole (the photo benchmark's mask kinds).",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo.png"), show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--device", default="auto", show_default=True)
+@click.pass_context
+def demo(
+    ctx: click.Context, model_name: str | None, sample: str, kind: str, out: Path, overwrite: bool, device: str
+) -> None:
+    """Fill a hole in a photo shipped with inpaintzoo and write a side-by-side PNG (no file of your own needed).
+
+    \b
+      inpaintzoo demo                      # demo.png: hole | the zoo's photo model | Telea | PatchMatch
+      inpaintzoo demo --model unet.freeform --kind box --out box.png
+    """
+    from inpaintzoo.demo import sample_photo, write_demo
+    from inpaintzoo.pretrained import default_model
+
+    sample_photo(sample)  # an unknown sample fails before any model loads
+    refuse_existing([out], overwrite)
+    name = model_name or default_model(get_registry(ctx))
+    run = load_target(ctx, None, name, device)
+    err_console.print(f"{sample} with a {kind} hole, filled by {name} -> {write_demo(run, out, sample, kind)}")
 
 
 @cli.command("models")

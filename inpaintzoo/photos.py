@@ -18,7 +18,7 @@ for files, in uint8 space (`inpaint_photo`). Work is bounded before it starts: a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -434,10 +434,14 @@ def inpaint_photo(run: Any, image: np.ndarray, mask: np.ndarray, strategy: str =
     return out
 
 
-def compare_image(image: np.ndarray, mask: np.ndarray, filled: np.ndarray, labels: tuple[str, str]) -> np.ndarray:
-    """A labelled side-by-side uint8 picture: the image with its hole marked (red tint and outline) | the fill.
+def compare_image(
+    image: np.ndarray, mask: np.ndarray, filled: np.ndarray | Sequence[np.ndarray], labels: Sequence[str]
+) -> np.ndarray:
+    """A labelled side-by-side uint8 picture: the image with its hole marked (red tint and outline) | each fill.
 
-    Small images are enlarged (nearest neighbour, whole factors) so that each panel is at least 160 px wide.
+    `filled` is one fill or several (learned and classical side by side); `labels` names the marked image and
+    then each fill. Small images are enlarged (nearest neighbour, whole factors) so that each panel is at least
+    160 px wide.
     """
     from PIL import Image, ImageDraw
 
@@ -448,10 +452,14 @@ def compare_image(image: np.ndarray, mask: np.ndarray, filled: np.ndarray, label
     marked[hole] = 0.45 * marked[hole] + 0.55 * np.array([255, 0, 0], dtype=np.float32)
     ring = hole & ~_erode(hole)
     marked[ring] = (255, 0, 0)
-    panels = [marked.round().astype(np.uint8), filled]
+    fills = [filled] if isinstance(filled, np.ndarray) else list(filled)
+    if len(labels) != 1 + len(fills):
+        raise ValueError(f"compare_image needs {1 + len(fills)} labels (the hole, then each fill), got {len(labels)}")
+    panels = [marked.round().astype(np.uint8), *fills]
     panels = [np.repeat(np.repeat(p, scale, 0), scale, 1) for p in panels]
     header, pad = 16, 4
-    canvas = Image.new("RGB", (2 * w * scale + 3 * pad, h * scale + header + 2 * pad), (255, 255, 255))
+    n = len(panels)
+    canvas = Image.new("RGB", (n * w * scale + (n + 1) * pad, h * scale + header + 2 * pad), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     for i, (panel, label) in enumerate(zip(panels, labels)):
         x = pad + i * (w * scale + pad)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inpaintzoo.classical import CLASSICAL, ClassicalModel
 from inpaintzoo.errors import DataError, RunDirError, UsageError
 from inpaintzoo.files import atomic_path, refuse_existing
 
@@ -185,6 +186,15 @@ def list_pretrained(pattern: str = "*", registry: Registry | None = None) -> lis
     return [c.factory for c in registry.list(KIND) if fnmatch.fnmatchcase(c.name, pattern)]
 
 
+def default_model(registry: Registry | None = None) -> str:
+    """The model `inpaint` uses when none is named: the photo entry (trained on `data=photos`) with the best
+    mean hole PSNR on the photo benchmark its card records, or OpenCV's Telea fill where no photo entry is installed."""
+    photo = [e for e in list_pretrained(registry=registry) if e.config.get("data", {}).get("name") == "photos"]
+    if not photo:
+        return "telea"
+    return max(photo, key=lambda e: (float(e.card.get("photo_benchmark", {}).get("mean_psnr", 0.0)), e.name)).name
+
+
 def get_entry(name: str, registry: Registry | None = None) -> PretrainedEntry:
     return (registry or _default_registry()).get(KIND, name).factory
 
@@ -316,6 +326,8 @@ def load_pretrained(
     from inpaintzoo.engine.checkpoint import load_module_state
     from inpaintzoo.runs import Run
 
+    if isinstance(name, str) and name in CLASSICAL:
+        return ClassicalModel(name)  # type: ignore[return-value]  # the same face as a Run where commands use it
     registry = registry or _default_registry()
     entry = name if isinstance(name, PretrainedEntry) else get_entry(name, registry)
     config = entry.config

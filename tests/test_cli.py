@@ -189,7 +189,7 @@ def test_list_is_readable_at_80_columns_and_piped(
     # a block per component, each parameter on its own line with its type and default
     cnn = lines.index(next(line for line in lines if line.strip().startswith("cnn ")))
     assert "- width: int = 64" in [line.strip() for line in lines[cnn : cnn + 10]]
-    assert "- fill: Literal['zeros', 'noise', 'mean'] = 'zeros'" in [line.strip() for line in lines]
+    assert "- fill: Literal['zeros', 'noise', 'mean', 'telea'] = 'zeros'" in [line.strip() for line in lines]
 
 
 def test_list_takes_the_override_words_and_shows_literal_choices(capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,7 +200,7 @@ def test_list_takes_the_override_words_and_shows_literal_choices(capsys: pytest.
         assert rows and {r["kind"] for r in rows} == {kind}
     code, out, _ = run(capsys, "list", "mask", "center", "--json")
     fill = next(p for p in json.loads(out)[0]["parameters"] if p["name"] == "fill")
-    assert fill["choices"] == ["zeros", "noise", "mean"] and "Literal" in fill["type"]
+    assert fill["choices"] == ["zeros", "noise", "mean", "telea"] and "Literal" in fill["type"]
     # and the overrides take the kinds' own names
     code, out, _ = run(capsys, "config", "discriminator=dcgan", "loss=gan", "dataset=samples")
     config = json.loads(out)

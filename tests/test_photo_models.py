@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 from PIL import Image
 
-from inpaintzoo.classical import ANCHORS, CLASSICAL, mean_colour, navier_stokes, patchmatch_available, telea
+from inpaintzoo.classical import (
+    ANCHORS,
+    CLASSICAL,
+    ClassicalModel,
+    mean_colour,
+    navier_stokes,
+    patchmatch_available,
+    telea,
+)
 from inpaintzoo.context_encoder import ContextEncoder
 from inpaintzoo.data.folder import split_of
 from inpaintzoo.data.io import load_image_uint8
@@ -201,3 +210,66 @@ def test_classical_fill_refuses_a_mismatched_mask() -> None:
     image, hole = _scene()
     with pytest.raises(DataError, match="the mask is"):
         telea(image, hole[:-1])
+
+
+def test_classical_fills_load_like_any_model() -> None:
+    import inpaintzoo
+
+    model = inpaintzoo.pretrained("telea")
+    images, mask = torch.rand(2, 3, 20, 30), torch.zeros(1, 1, 20, 30, dtype=torch.bool)
+    mask[..., 5:9, 10:20] = True
+    out = model.inpaint(images, mask, strategy="original", precision="fp32")
+    assert out.shape == images.shape and model.serves(mask) is None and not model.is_density
+    assert torch.equal(out[~mask.expand_as(out)], images[~mask.expand_as(images)])
+    with pytest.raises(UsageError, match="unknown classical fill"):
+        ClassicalModel("blur")
+
+
+def test_default_model_is_the_best_photo_entry() -> None:
+    from types import SimpleNamespace
+
+    from inpaintzoo.pretrained import default_model
+
+    def entry(name: str, data: str, psnr: float | None = None) -> SimpleNamespace:
+        card = {"photo_benchmark": {"mean_psnr": psnr}} if psnr is not None else {}
+        return SimpleNamespace(name=name, config={"data": {"name": data}}, card=card)
+
+    class Registry:  # what list_pretrained reads
+        def __init__(self, entries: list[SimpleNamespace]) -> None:
+            self.entries = entries
+
+        def list(self, kind: str) -> list[SimpleNamespace]:
+            return [SimpleNamespace(name=e.name, factory=e) for e in self.entries]
+
+    zoo = [entry("unet.l2", "cifar10", 30.0), entry("photo.a", "photos", 19.0), entry("photo.b", "photos", 20.5)]
+    assert default_model(Registry(zoo)) == "photo.b"
+    assert default_model(Registry(zoo[:1])) == "telea"  # no photo entry: the classical fill, never a thumbnail model
+
+
+def test_inpaint_without_a_model_and_compare_with_the_classical_fills(tmp_path, capsys) -> None:
+    image, hole = _scene()
+    Image.fromarray(image).save(tmp_path / "scene.png")
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "hole.png")
+    out = tmp_path / "out"
+    args = ["inpaint", str(tmp_path / "scene.png"), "--mask", str(tmp_path / "hole.png"), "--compare"]
+    args += ["--out", str(out)]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert "no --model given: using" in err
+    filled = np.asarray(Image.open(out / "scene.png"))
+    assert np.array_equal(filled[~hole], image[~hole])
+    side = Image.open(out / "scene-compare.png")
+    panels = 2 + 1 + patchmatch_available()  # hole | the fill | Telea (unless it made the fill) | PatchMatch
+    assert side.width >= (panels - 1) * image.shape[1]
+
+
+def test_demo_writes_a_side_by_side_and_refuses_to_overwrite(tmp_path, capsys) -> None:
+    target = tmp_path / "demo.png"
+    code, _, err = run_cli(capsys, "demo", "--model", "mean", "--out", str(target))
+    assert code == 0, err
+    picture = np.asarray(Image.open(target))
+    assert picture.shape[1] > 2 * picture.shape[0] * 0.9  # several panels side by side
+    code, _, err = run_cli(capsys, "demo", "--model", "mean", "--out", str(target))
+    assert code != 0 and "already exists" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "demo", "--sample", "nope", "--out", str(tmp_path / "x.png"))
+    assert code != 0 and "unknown sample 'nope'" in err and "Traceback" not in err

@@ -443,23 +443,36 @@ def test_a_full_queue_is_a_429_and_the_server_goes_on(client: TestClient) -> Non
 def test_pretrained_entries_are_offered_by_default(run_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
+    from inpaintzoo.classical import ClassicalModel, patchmatch_available
     from inpaintzoo.runs import load_run
 
+    cifar, photos = {"data": {"name": "cifar10"}}, {"data": {"name": "photos"}}
     entries = [
-        SimpleNamespace(name="tiny.brush", summary="a brush model; hole MSE 900", metrics={"hole_mse": 900.0}),
-        SimpleNamespace(name="tiny.pcnn", summary="a density model", metrics={}),
+        SimpleNamespace(
+            name="tiny.brush", summary="a brush model; hole MSE 900", metrics={"hole_mse": 900.0}, config=cifar
+        ),
+        SimpleNamespace(name="tiny.pcnn", summary="a density model", metrics={}, config=cifar),
+        SimpleNamespace(name="tiny.photo", summary="a photo model", metrics={}, config=photos),
     ]
-    paths = {"tiny.brush": run_dirs["brush"], "tiny.pcnn": run_dirs["pcnn"]}
+    paths = {"tiny.brush": run_dirs["brush"], "tiny.pcnn": run_dirs["pcnn"], "tiny.photo": run_dirs["brush"]}
+
+    def pretrained(name: str, device: str = "auto") -> object:
+        return load_run(paths[name], device=device) if name in paths else ClassicalModel(name)
+
     monkeypatch.setattr(inpaintzoo, "list_pretrained", lambda pattern="*": entries)
-    monkeypatch.setattr(inpaintzoo, "pretrained", lambda name, device="auto": load_run(paths[name], device=device))
+    monkeypatch.setattr(inpaintzoo, "pretrained", pretrained)
     models = load_models(device="cpu")
-    assert [(m.name, m.source) for m in models] == [("tiny.brush", "pretrained"), ("tiny.pcnn", "pretrained")]
-    assert models[0].describe()["metrics"] == {"hole_mse": 900.0} and "hole MSE 900" in models[0].summary
+    classical = ["telea", "navier-stokes"] + (["patchmatch"] if patchmatch_available() else [])
+    # photo entries first, the classical fills to compare them with, then the rest
+    assert [m.name for m in models] == ["tiny.photo", *classical, "tiny.brush", "tiny.pcnn"]
+    assert {m.source for m in models} == {"pretrained"}
+    brush = models[-2]
+    assert brush.describe()["metrics"] == {"hole_mse": 900.0} and "hole MSE 900" in brush.summary
+    assert "Telea" in models[1].summary
     both = load_models(["tiny.pcnn"], [run_dirs["pcnn"]], device="cpu")
     assert [m.name for m in both] == ["tiny.pcnn", "pcnn"] and all(m.is_density for m in both)
     monkeypatch.setattr(inpaintzoo, "list_pretrained", lambda pattern="*": [])
-    with pytest.raises(UsageError, match="give --run RUN_DIR"):
-        load_models()
+    assert [m.name for m in load_models(device="cpu")] == classical  # no entry installed: the classical fills
 
 
 def test_serve_command_prints_its_loopback_url_and_serves(run_dirs: dict[str, Path]) -> None:

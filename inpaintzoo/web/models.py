@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inpaintzoo.errors import UsageError
-
 
 @dataclass
 class ServedModel:
@@ -80,13 +78,18 @@ def load_models(
 
     entries = {entry.name: entry for entry in inpaintzoo.list_pretrained()}
     if not names and not run_dirs:
-        names = list(entries)
-        if not names:
-            raise UsageError("no pretrained models are installed: give --run RUN_DIR (a directory `train` wrote)")
+        names = offered_by_default(list(entries.values()))
+    classical_summaries = {
+        "telea": "OpenCV Telea (classical): each hole pixel a weighted mean of its known neighbours",
+        "navier-stokes": "OpenCV Navier-Stokes (classical): image isophotes continued into the hole",
+        "patchmatch": "PatchMatch (classical, 2009): the hole copied patch by patch from similar context",
+        "mean": "mean colour of the context (a floor)",
+    }
     served: list[ServedModel] = []
     for name in names:
         run = inpaintzoo.pretrained(name, device=device)
         summary, metrics = _card_fields(entries.get(name))
+        summary = summary or classical_summaries.get(name, "")
         best = getattr(entries.get(name), "metrics", {}) or {}
         decoding = {k: best[k] for k in ("mode", "k", "tau", "mirror") if k in best} if run.is_density else {}
         served.append(ServedModel(name, "pretrained", run, summary, metrics, decoding))
@@ -100,6 +103,15 @@ def load_models(
         taken.add(name)
         served.append(ServedModel(name, "run", run, _run_summary(run.config)))
     return served
+
+
+def offered_by_default(entries: Sequence[Any]) -> list[str]:
+    """Every pretrained entry, photo models first, with the classical fills after them to compare against."""
+    from inpaintzoo.classical import patchmatch_available
+
+    photo = [e.name for e in entries if e.config.get("data", {}).get("name") == "photos"]
+    classical = ["telea", "navier-stokes"] + (["patchmatch"] if patchmatch_available() else [])
+    return photo + classical + [e.name for e in entries if e.name not in photo]
 
 
 def _run_summary(config: dict[str, Any]) -> str:
