@@ -192,6 +192,38 @@ def save_grid(path: Path, rows: list[dict[str, np.ndarray]], panel: int = 200) -
     canvas.save(path, optimize=True)
 
 
+def summary(result: dict[str, Any], method: str) -> dict[str, Any]:
+    """One method's photo scores as a card records them: per kind, their mean PSNR, the time, where measured."""
+    kinds = {kind: rows[method] for kind, rows in result["kinds"].items()}
+    return {
+        "mean_psnr": round(float(np.mean([row["psnr"] for row in kinds.values()])), 3),
+        "kinds": {k: {n: round(v, 4) if isinstance(v, float) else v for n, v in r.items()} for k, r in kinds.items()},
+        "seconds_512": round(result["seconds_512"][method]["median"], 4),
+        "photos": len(result["photos"]),
+        "side": result["side"],
+        "processor": result["machine"].get("processor", ""),
+        "command": "python benchmarks/" + result["command"],
+    }
+
+
+def write_cards(result: dict[str, Any]) -> None:
+    """Scores into the cards of the package's entries that were benchmarked, and the classical fills' file."""
+    import inpaintzoo
+
+    zoo = Path(inpaintzoo.__file__).resolve().parent / "zoo"
+    methods = next(iter(result["kinds"].values()))
+    for method in methods:
+        card_path = zoo / "pretrained" / f"{method}.json"
+        if card_path.is_file():
+            data = json.loads(card_path.read_text())
+            data["card"]["photo_benchmark"] = summary(result, method)
+            card_path.write_text(json.dumps(data, indent=2) + "\n")
+            print(f"wrote the photo scores into {card_path}")
+    classical = {m: summary(result, m) for m in CLASSICAL if m in methods}
+    (zoo / "classical.json").write_text(json.dumps(classical, indent=2) + "\n")
+    print(f"wrote {zoo / 'classical.json'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="", help="comma-separated pretrained entries or run directories")
@@ -201,6 +233,11 @@ def main() -> None:
     parser.add_argument("--timing-runs", type=int, default=3, help="timed fills of a 512x512 photo per method")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, default=RESULTS / "photos.json")
+    parser.add_argument(
+        "--write-cards",
+        action="store_true",
+        help="record the scores in the cards of the package's photo entries and in zoo/classical.json",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -230,6 +267,8 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for kind in kinds:
         save_grid(args.out.parent / f"photos_{kind}.png", previews[kind])
+    if args.write_cards:
+        write_cards(result)
     print(f"{len(photos)} held-out photos, longer side {args.side}px; {before.get('processor', '')}")
     print(f"{'kind':8} {'method':22} {'PSNR':>6} {'SSIM':>6} {'sharp':>6} {'beats':>6} {'s/512px':>8}")
     for kind in kinds:

@@ -127,6 +127,38 @@ RECIPES: dict[str, dict[str, object]] = {
         "checkpoint": "best",
         "about": "fills any mask: trained on brush strokes (1-5 px) and random rectangles (2-16 px) mixed",
     },
+    "ffc.photos": {
+        "overrides": [
+            "data=photos",
+            "data.image_size=128",
+            "data.crops_per_photo=64",
+            "mask=lama",
+            "mask.fill=telea",
+            "encoder=ffc",
+            "encoder.width=32",
+            "encoder.blocks=6",
+            "decoder=conv",
+            "decoder.layers=0",
+            "model.residual=true",
+            "model.overlap=4",
+            "model.overlap_weight=1",
+            "loss=l2",
+            "train.batch_size=16",
+            "train.lr=0.001",
+            "train.lr_decay=0.97",
+            "train.epochs=1000",
+            "train.ema=0.999",
+            "train.precision=bf16",
+            "train.channels_last=true",
+            "train.val_fraction=0.03",
+            "train.max_steps=6000",
+            "train.cooldown_steps=1500",
+            "train.max_minutes=100",
+        ],
+        "checkpoint": "best",
+        "hardware": "both threads of a 2-core AMD EPYC (AVX-512 + AVX512-BF16, no AMX), bf16, beside other work",
+        "about": "photo model: FFC residual blocks at any size, correcting OpenCV Telea's fill of any photo hole",
+    },
     **{
         f"{name}.cifar10": density_recipe(name, about)
         for name, about in (
@@ -310,7 +342,7 @@ def main() -> None:
         run_dir = inpaintzoo.train([f"train.max_minutes={budget - args.trained:g}"], progress=True, resume=args.resume)
     elif run_dir is None:
         arch, tag = args.name.split(".", 1)
-        tag = arch if tag == "cifar10" else tag  # runs/zoo/l2, runs/zoo/row-lstm
+        tag = arch if tag in ("cifar10", "photos") else tag  # runs/zoo/l2, runs/zoo/row-lstm, runs/zoo/ffc
         overrides = [*recipe["overrides"], f"train.out={args.runs}", f"train.name={tag}"]
         if args.snapshot_at:
             run_dir = train_with_snapshot(overrides, args.snapshot_at, args.snapshot_to)
@@ -336,7 +368,7 @@ def main() -> None:
     )
     data = json.loads(card.read_text())
     data["card"]["about"] = recipe["about"]
-    data["card"]["hardware"] = HARDWARE
+    data["card"]["hardware"] = recipe.get("hardware", HARDWARE)
     data["card"]["checkpoint"] = recipe["checkpoint"]
     if args.snapshot_at or args.trained or cooldown:  # its config holds the last leg's budget, the card the whole
         data["card"]["budget"]["max_minutes"] = budget
@@ -352,6 +384,8 @@ def main() -> None:
         card.write_text(json.dumps(data, indent=2) + "\n")
     metrics = data["card"]["metrics"]
     print(f"{args.name}: hole MSE {metrics['hole_mse']:.1f} on {metrics['images']} test images; wrote {weights}")
+    if data["config"]["data"]["name"] == "photos":
+        print(f"now score it on whole photos: python benchmarks/bench_photos.py --models {args.name} --write-cards")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the anchors of the photo benchmark and entries of the zoo beside the learned mod
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -87,6 +88,26 @@ CLASSICAL: dict[str, ClassicalFill] = {
     "navier-stokes": navier_stokes,
     "patchmatch": patchmatch,
 }
+#: the photo benchmark's scores of the classical fills (benchmarks/bench_photos.py --write-cards)
+SCORES_FILE = Path(__file__).resolve().parent / "zoo" / "classical.json"
+SUMMARIES: dict[str, str] = {
+    "mean": "the mean colour of the context (a floor, not an anchor)",
+    "telea": "OpenCV Telea (classical): each hole pixel a weighted mean of its known neighbours",
+    "navier-stokes": "OpenCV Navier-Stokes (classical): the image's isophotes continued into the hole",
+    "patchmatch": "PatchMatch (classical, 2009): the hole copied patch by patch from similar context",
+}
+
+
+def scores() -> dict[str, dict]:
+    """The photo benchmark's scores of each classical fill, as shipped (empty where never measured)."""
+    import json
+
+    try:
+        return json.loads(SCORES_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 #: the classical fills a learned photo model has to beat (mean colour is a floor, not an anchor)
 ANCHORS: tuple[str, ...] = ("telea", "navier-stokes", "patchmatch")
 

@@ -708,10 +708,52 @@ def pretrained_rows(registry: Registry) -> list[dict[str, Any]]:
                 "weights": entry.weights.where,
                 "bytes": entry.weights.size,
                 "metrics": entry.metrics,
+                "photo_benchmark": entry.card.get("photo_benchmark"),
                 "eval_command": entry.card.get("eval_command"),
             }
         )
+    from inpaintzoo.classical import CLASSICAL, SUMMARIES, patchmatch_available, scores
+
+    measured = scores()
+    for name in CLASSICAL:  # the classical fills are models of the zoo too: no weights, any image, any hole
+        missing = name == "patchmatch" and not patchmatch_available()
+        rows.append(
+            {
+                "name": name,
+                "plugin": "inpaintzoo (classical)" + (", needs pypatchmatch" if missing else ""),
+                "summary": SUMMARIES[name],
+                "mask": "no training",
+                "box": None,
+                "image_size": None,
+                "weights": "none",
+                "bytes": None,
+                "metrics": {},
+                "photo_benchmark": measured.get(name),
+                "eval_command": None,
+            }
+        )
     return rows
+
+
+def render_models(rows: list[dict[str, Any]], width: int) -> str:
+    """`inpaintzoo models` as plain text: a block per model, readable at 80 columns and through a pipe."""
+    width = max(width, 40)
+    lines = [f"{len(rows)} models"]
+    for r in rows:
+        fills = f"{r['box'][2]}x{r['box'][3]} box" if r["box"] else f"any mask ({r['mask']})"
+        metrics = r["metrics"]
+        scores = ", ".join(f"{label} {format(metrics[k], f)}" for k, label, f in METRIC_COLUMNS if k in metrics)
+        photo = r.get("photo_benchmark")
+        facts = [
+            f"fills {fills}",
+            f"test: {scores}" if scores else "",
+            f"photos: {photo['mean_psnr']:.2f} dB (mean hole PSNR, {len(photo['kinds'])} mask kinds)" if photo else "",
+            f"weights: {r['weights']}{file_size(r['bytes'])}",
+        ]
+        lines += ["", f"  {r['name']}  [{r['plugin']}]"]
+        for text in (r["summary"], "; ".join(f for f in facts if f)):
+            lines += textwrap.wrap(text, width, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
 
 
 def file_size(size: int | None) -> str:
@@ -760,7 +802,10 @@ def demo(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def models_cmd(ctx: click.Context, pattern: str, as_json: bool) -> None:
-    """List pretrained entries (names matching PATTERN) with their metrics on the CIFAR-10 test split.
+    """List pretrained entries and classical fills (names matching PATTERN) with their scores.
+
+    hole MSE, PSNR and SSIM are on the entry's own test split (CIFAR-10's for the 32x32 models); "photos dB" is
+    the mean hole PSNR over the photo benchmark's five mask kinds (benchmarks/bench_photos.py).
 
     Use one with `inpaintzoo inpaint IMAGE --model NAME` or `inpaintzoo eval --model NAME`.
     """
@@ -770,20 +815,7 @@ def models_cmd(ctx: click.Context, pattern: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{len(rows)} pretrained models")
-    widest = max((len(r["name"]) for r in rows), default=4)
-    for column in ("name", "plugin", "fills", *(label for _, label, _ in METRIC_COLUMNS), "weights"):
-        table.add_column(
-            column,
-            no_wrap=column not in ("fills", "weights", "plugin"),  # names and numbers whole; the prose wraps
-            min_width=widest if column == "name" else None,
-            justify="right" if column in ("hole MSE", "PSNR") else None,
-        )
-    for r in rows:
-        fills = f"{r['box'][2]}x{r['box'][3]} box" if r["box"] else f"any mask ({r['mask']})"
-        values = [format(r["metrics"][k], f) if k in r["metrics"] else "" for k, _, f in METRIC_COLUMNS]
-        table.add_row(r["name"], r["plugin"], fills, *values, f"{r['weights']}{file_size(r['bytes'])}")
-    console.print(table)
+    click.echo(render_models(rows, min(shutil.get_terminal_size((80, 24)).columns, 100)))
     if not rows:
         err_console.print("no pretrained entries: `inpaintzoo export RUN_DIR NAME` makes one from a trained run")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -273,3 +275,17 @@ def test_demo_writes_a_side_by_side_and_refuses_to_overwrite(tmp_path, capsys) -
     assert code != 0 and "already exists" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "demo", "--sample", "nope", "--out", str(tmp_path / "x.png"))
     assert code != 0 and "unknown sample 'nope'" in err and "Traceback" not in err
+
+
+def test_models_lists_the_classical_fills_readably_at_80_columns(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert "…" not in out
+    names = [line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")]
+    assert {"telea", "navier-stokes", "patchmatch", "mean"} <= set(names)
+    code, out, _ = run_cli(capsys, "models", "telea", "--json")
+    (row,) = json.loads(out)
+    assert row["weights"] == "none" and "Telea" in row["summary"]

@@ -79,12 +79,7 @@ def load_models(
     entries = {entry.name: entry for entry in inpaintzoo.list_pretrained()}
     if not names and not run_dirs:
         names = offered_by_default(list(entries.values()))
-    classical_summaries = {
-        "telea": "OpenCV Telea (classical): each hole pixel a weighted mean of its known neighbours",
-        "navier-stokes": "OpenCV Navier-Stokes (classical): image isophotes continued into the hole",
-        "patchmatch": "PatchMatch (classical, 2009): the hole copied patch by patch from similar context",
-        "mean": "mean colour of the context (a floor)",
-    }
+    from inpaintzoo.classical import SUMMARIES as classical_summaries
     served: list[ServedModel] = []
     for name in names:
         run = inpaintzoo.pretrained(name, device=device)
