@@ -176,6 +176,41 @@ def time_methods(methods: dict[str, Any], photos: list[tuple[str, np.ndarray]], 
     return out
 
 
+def _fill_large(name: str, height: int, width: int, queue: Any) -> None:
+    """In a fresh process: one fill of a `height x width` photo with one brush stroke; seconds and peak memory."""
+    import resource
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "0")) or torch.get_num_threads())
+    image = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    image = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+    hole = draw("stroke", height, width, np.random.default_rng([SEED, 7]))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fill = learned_fill(load_model(name)) if name not in CLASSICAL else CLASSICAL[name]
+    start = time.perf_counter()
+    fill(image, hole)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    queue.put({"seconds": seconds, "peak_rss_mb": peak / 1024, "rss_before_mb": before / 1024})
+
+
+def large_photos(names: list[str], sizes: list[tuple[int, int]]) -> dict[str, Any]:
+    """Seconds and peak resident memory of one fill per model and size, each in a new process (a brush stroke)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    out: dict[str, Any] = {}
+    for name in names:
+        for height, width in sizes:
+            queue = context.Queue()
+            child = context.Process(target=_fill_large, args=(name, height, width, queue))
+            child.start()
+            child.join()
+            key = f"{width}x{height}"
+            out.setdefault(name, {})[key] = queue.get() if child.exitcode == 0 else {"failed": child.exitcode}
+            print(f"{name} {key}: {out[name][key]}", file=sys.stderr)
+    return out
+
+
 def save_grid(path: Path, rows: list[dict[str, np.ndarray]], panel: int = 200) -> None:
     """Photos as rows; columns: the masked photo, each method, the truth; labelled on top."""
     columns = list(rows[0])
@@ -234,6 +269,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, default=RESULTS / "photos.json")
     parser.add_argument(
+        "--large",
+        action="store_true",
+        help="only time one fill of a 512x512 and a 12 Mpx (4000x3000) photo per learned model, with peak memory",
+    )
+    parser.add_argument(
         "--write-cards",
         action="store_true",
         help="record the scores in the cards of the package's photo entries and in zoo/classical.json",
@@ -248,6 +288,13 @@ def main() -> None:
         print("pypatchmatch is not installed: PatchMatch is left out (pip install pypatchmatch)", file=sys.stderr)
     for name in filter(None, args.models.split(",")):
         methods[Path(name).name] = learned_fill(load_model(name))
+    if args.large:
+        names = [n for n in args.models.split(",") if n] or ["telea"]
+        sizes = large_photos(names, [(512, 512), (3000, 4000)])
+        target = args.out.with_name("photos_large.json")
+        target.write_text(json.dumps({"machine": machine(), "fills": sizes}, indent=2) + "\n")
+        print(f"wrote {target}")
+        return
     kinds = [k for k in args.kinds.split(",") if k]
     photos = held_out_photos(args.side, args.limit)
     before = machine()

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from inpaintzoo.config import check_plugins, load_config, resolve_config
+from inpaintzoo.contracts import Decoding, call_supported
 from inpaintzoo.engine.build import build_dataset, build_mask, build_models, holdout, image_size, resolve_device
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state
 from inpaintzoo.engine.precision import autocast
@@ -55,6 +56,17 @@ class Run:
         if self.pretrained_name is not None:
             return self.pretrained_name
         return self.path.name if self.path is not None else "run"
+
+    @property
+    def owner(self) -> str:
+        """The model's component and the plugin it comes from, for messages about what it lacks."""
+        group = "density" if self.is_density else "encoder"
+        name = self.config.get(group, {}).get("name")
+        try:
+            plugin = self.registry.get(group, name).plugin
+        except Exception:  # a run whose component is gone still loads; say what is known
+            plugin = "unknown plugin"
+        return f"{group} model {name!r} (from {plugin})"
 
     @property
     def is_density(self) -> bool:
@@ -154,13 +166,13 @@ class Run:
         if reason is not None:
             raise DataError(reason)
         g = torch.Generator(device=self.device).manual_seed(seed) if self.is_density else None
+        decoding = Decoding(mode, temperature, k, tau, window, mirror, seed)
 
         def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
             with autocast(self.device, precision):
-                if self.is_density:
-                    out = self.model.fill(
-                        x, m, mode=mode, temperature=temperature, generator=g, k=k, tau=tau, window=window,
-                        mirror=mirror,
+                if self.is_density:  # only the options this model's fill() takes (older plugins take fewer)
+                    out = call_supported(
+                        self.model.fill, x, m, owner=self.owner, generator=g, **decoding.options()
                     )
                 else:
                     out = self.model.inpaint(x, m)
