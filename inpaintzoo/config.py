@@ -61,6 +61,7 @@ class TrainSettings:
     tensorboard: bool = False  # also write scalars and grids as TensorBoard events in the run directory
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16: autocast (AMX on CPU); fp16: CUDA, loss-scaled
     channels_last: bool = False  # NHWC activations and weights (faster convolutions on oneDNN and cuDNN)
+    init_from: str = ""  # a run directory whose weights (its moving average) the model starts from: fine-tuning
 
 
 @dataclass

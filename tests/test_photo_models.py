@@ -289,3 +289,25 @@ def test_models_lists_the_classical_fills_readably_at_80_columns(capsys, monkeyp
     code, out, _ = run_cli(capsys, "models", "telea", "--json")
     (row,) = json.loads(out)
     assert row["weights"] == "none" and "Telea" in row["summary"]
+
+
+def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path) -> None:
+    from inpaintzoo.config import resolve_config
+    from inpaintzoo.engine.trainer import Trainer, train
+    from inpaintzoo.errors import RunDirError
+    from inpaintzoo.plugins import default_registry
+    from inpaintzoo.runs import load_run
+
+    tiny = ["data=samples", "data.image_size=16", "mask=lama", "mask.fill=telea", "encoder=ffc", "encoder.width=4",
+            "encoder.blocks=1", "decoder=conv", "decoder.layers=0", "model.residual=true", "train.batch_size=4",
+            "train.max_steps=2", "train.bn_batches=0", "train.grid_every=0", f"train.out={tmp_path}"]
+    first = train([*tiny, "train.name=l2"])
+    registry = default_registry()
+    config = resolve_config([*tiny, "train.name=gan", "loss=gan", "disc=patch", f"train.init_from={first}"], registry)
+    trainer = Trainer(config, registry)
+    start = load_run(first, device="cpu").model.state_dict()
+    assert all(torch.equal(v, trainer.model.state_dict()[k].cpu()) for k, v in start.items())
+    bad = resolve_config([*tiny, "train.name=x", f"train.init_from={tmp_path / 'nothing'}"], registry)
+    with pytest.raises(RunDirError, match="no checkpoints/best.pt or last.pt"):
+        Trainer(bad, registry)
+    assert not (tmp_path / "x").exists()  # refused before anything is written

@@ -97,6 +97,23 @@ def stop_signals(trainer: Trainer) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def start_from(model: torch.nn.Module, run_dir: Path) -> None:
+    """Load another run's weights into `model` (its moving average where it kept one, as eval uses), to fine-tune:
+    an L2 photo model before adversarial training, say. The architectures must match."""
+    for name in ("best.pt", "last.pt"):
+        path = run_dir / "checkpoints" / name
+        if path.is_file():
+            break
+    else:
+        raise RunDirError(f"train.init_from={run_dir}: no checkpoints/best.pt or last.pt there; give a run directory")
+    state = load_checkpoint(path)
+    weights = state["ema_weights"] if state.get("ema_weights") is not None else state["model"]
+    try:
+        load_module_state(model, weights, "model")
+    except RunDirError as exc:
+        raise RunDirError(f"train.init_from={run_dir}: {exc}") from None
+
+
 def run_name(config: dict[str, Any]) -> str:
     if config["task"] == "density":
         parts = [config["density"]["name"]]
@@ -160,6 +177,8 @@ class Trainer:
         self.mask = build_mask(config, registry)
         self.models: Models = build_models(config, registry, self.mask)
         self.model = self.models.model.to(self.device)
+        if self.settings.get("init_from") and run_dir is None:  # a resumed run has weights of its own
+            start_from(self.model, Path(self.settings["init_from"]))
         self.disc = self.models.discriminator.to(self.device) if self.models.discriminator is not None else None
         self.is_density = config["task"] == "density"
         self.precision = check_precision(self.settings.get("precision", "fp32"), self.device)
