@@ -578,7 +578,7 @@ def inpaint(
     import torch
     from PIL import Image
 
-    from inpaintzoo.data.io import load_image_uint8
+    from inpaintzoo.data.io import load_image_uint8, save_filled_like
     from inpaintzoo.data.masks import load_mask
     from inpaintzoo.errors import DataError
     from inpaintzoo.photos import check_image_size, compare_image, inpaint_photo
@@ -644,7 +644,7 @@ def inpaint(
     for (path, image, hole), target in zip(jobs, targets):
         filled = inpaint_photo(run, image, hole, strategy=strategy, precision=precision, **density)
         target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(filled).save(target)
+        save_filled_like(path, filled, hole, target)  # the input's own form: alpha, greyscale, 16-bit kept
         err_console.print(f"{path} -> {target}")
         if compare:
             anchors = classical_comparisons(run.name, image, hole)

@@ -311,3 +311,28 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path) -> None:
     with pytest.raises(RunDirError, match="no checkpoints/best.pt or last.pt"):
         Trainer(bad, registry)
     assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(
+    ("mode", "dtype"), [("RGBA", np.uint8), ("L", np.uint8), ("I;16", np.uint16), ("RGB", np.uint8)]
+)
+def test_a_fill_comes_back_in_the_inputs_own_form(tmp_path, mode: str, dtype: type) -> None:
+    from inpaintzoo.data.io import save_filled_like
+
+    rng = np.random.default_rng(0)
+    shape = {"RGBA": (30, 40, 4), "RGB": (30, 40, 3)}.get(mode, (30, 40))
+    top = 65535 if dtype == np.uint16 else 255
+    pixels = (rng.random(shape) * top).astype(dtype)
+    Image.fromarray(pixels).save(tmp_path / "in.png")
+    hole = np.zeros((30, 40), bool)
+    hole[10:20, 5:25] = True
+    filled = np.full((30, 40, 3), 128, np.uint8)
+    save_filled_like(tmp_path / "in.png", filled, hole, tmp_path / "out.png")
+    out = Image.open(tmp_path / "out.png")
+    back = np.asarray(out)
+    assert out.mode == mode and back.dtype == dtype and back.shape == pixels.shape
+    assert np.array_equal(back[~hole], pixels[~hole])  # outside the hole: the input's bytes, alpha included
+    expected = {"RGBA": [128, 128, 128], "L": 128, "I;16": 128 * 257, "RGB": [128, 128, 128]}[mode]
+    assert np.all(back[hole][..., :3] == expected) if mode in ("RGBA", "RGB") else np.all(back[hole] == expected)
+    if mode == "RGBA":
+        assert np.array_equal(back[hole][:, 3], pixels[hole][:, 3])  # the hole keeps its transparency

@@ -100,6 +100,42 @@ def _to_rgb8(image: Image.Image, path: Path, background: int = 255) -> np.ndarra
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+def save_filled_like(source: str | Path, filled: np.ndarray, hole: np.ndarray, target: str | Path) -> None:
+    """Write a fill of `source` as a PNG in the source's own form, every pixel outside the hole its byte for byte.
+
+    `filled` is the `(H, W, 3)` uint8 fill of the displayed (EXIF-rotated) image and `hole` its `(H, W)` mask. An
+    image with an alpha channel keeps it (the fill goes into the colour channels); a greyscale one stays
+    greyscale, and a 16-bit one stays 16-bit (the fill's 8-bit levels scaled to 16 bits); others are RGB.
+    """
+    with Image.open(source) as image:
+        image = ImageOps.exif_transpose(image)
+        mode = image.mode
+        hole = np.asarray(hole, dtype=bool)
+        if mode.startswith("I;16") or mode == "I":
+            values = np.asarray(image).astype(np.int32)
+            sixteen = mode.startswith("I;16") or values.max(initial=0) > 255
+            grey = filled.astype(np.float64).mean(2)
+            values[hole] = np.rint(grey[hole] * (65535 / 255 if sixteen else 1)).astype(np.int32)
+            out = Image.fromarray(values.astype(np.uint16 if sixteen else np.uint8))
+        elif mode in ("L", "LA"):
+            pixels = np.asarray(image).copy()
+            grey = np.rint(filled.astype(np.float64).mean(2)).astype(np.uint8)
+            if mode == "LA":
+                pixels[..., 0][hole] = grey[hole]
+            else:
+                pixels[hole] = grey[hole]
+            out = Image.fromarray(pixels)
+        elif mode in ("RGBA", "PA") or (mode == "P" and "transparency" in image.info):
+            pixels = np.asarray(image.convert("RGBA")).copy()
+            pixels[..., :3][hole] = filled[hole]
+            out = Image.fromarray(pixels)
+        else:
+            pixels = np.asarray(image.convert("RGB")).copy()
+            pixels[hole] = filled[hole]
+            out = Image.fromarray(pixels)
+    out.save(target)
+
+
 def square(image: torch.Tensor, how: Resize = "crop") -> torch.Tensor:
     """Make `(..., H, W)` square: centre-crop to the shorter side (`crop`) or leave it to the resize (`resize`)."""
     if how == "resize":
