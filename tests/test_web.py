@@ -515,3 +515,26 @@ def test_a_density_entry_is_offered_with_its_cards_decoding_first() -> None:
     assert served.decode_options("mean") == {}
     plain = ServedModel("run", "run", SimpleNamespace(is_density=True))
     assert plain.modes == list(DENSITY_MODES) and plain.decode_options("greedy") == {}
+
+
+def test_the_page_fills_with_photo_and_classical_models_side_by_side(tmp_path: Path) -> None:
+    from inpaintzoo.classical import ClassicalModel
+    from inpaintzoo.web.models import ServedModel
+
+    photo_run = inpaintzoo.train(
+        ["data=samples", "data.image_size=16", "mask=lama", "mask.fill=telea", "encoder=ffc", "encoder.width=4",
+         "encoder.blocks=1", "decoder=conv", "decoder.layers=0", "model.residual=true", "train.batch_size=4",
+         "train.max_steps=2", "train.bn_batches=0", "train.grid_every=0", f"train.out={tmp_path}", "train.name=ffc"]
+    )
+    models = load_models(run_dirs=[photo_run], device="cpu")
+    models.append(ServedModel("telea", "pretrained", ClassicalModel("telea"), "OpenCV Telea (classical)"))
+    app = create_app(models, Limits(max_side=256, max_upload_bytes=150_000), workers=1)
+    image, mask = photo(70, 50), stroke(50, 70)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = post(client, "/api/jobs", image, mask, model=["ffc", "telea"], strategy="original")
+        assert response.status_code == 202, response.text
+        job = wait(client, response.json()["id"])
+        assert job["state"] == "done", job
+        for result in job["results"]:  # 70x50 at its own size: the photo model is padded to its stride, not squeezed
+            out = decode(client.get(result["url"]).content)
+            assert out.shape == image.shape and np.array_equal(out[~mask], image[~mask])
