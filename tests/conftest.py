@@ -7,20 +7,33 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import missing
 
 # The suite runs as two pytest-xdist workers on a 2-core machine: one thread each avoids
 # oversubscription, which slows the many tiny sequential ops of the density models tenfold.
 torch.set_num_threads(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(available, reason): helpers.needs: skip where absent, fail under CI")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("needs"):
+        if not mark.kwargs["available"]:
+            missing(mark.kwargs["reason"])
+
+
 @pytest.fixture(scope="session")
 def cifar_root() -> Path:
-    """The real CIFAR-10 batches folder ($INPAINTZOO_DATA or ../shared/data/...); skips where absent."""
+    """The real CIFAR-10 batches folder ($INPAINTZOO_DATA or ../shared/data/...); skips where absent
+    (fails under CI=true)."""
     from inpaintzoo.data.cifar10 import find_cifar10_root
 
     root = find_cifar10_root()
     if root is None or not (root / "test_batch").is_file():
-        pytest.skip("CIFAR-10 batches not found: set INPAINTZOO_DATA or put cifar-10-batches-py in ../shared/data")
+        missing("CIFAR-10 batches not found: set INPAINTZOO_DATA or put cifar-10-batches-py in ../shared/data")
     return root
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+from types import ModuleType
+from typing import NoReturn
+
 import pytest
 
 from inpaintzoo.cli import main
+
+#: CI provides every dependency a test needs (.ci/setup: the extension, chromium, the packages; the runner: CIFAR-10)
+IN_CI = os.environ.get("CI") == "true"
 
 #: the smallest context encoder the builtins make, on the embedded sample photos
 TINY_MODEL = ["data=samples", "encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8"]
@@ -19,3 +27,23 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def missing(reason: str) -> NoReturn:
+    """Something a test needs is absent: skip it, except under CI=true, where that is a failure saying what."""
+    if IN_CI:
+        pytest.fail(f"missing under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def needs(available: bool, reason: str) -> pytest.MarkDecorator:
+    """A mark: the test runs where `available`; elsewhere tests/conftest.py calls `missing(reason)` at its setup."""
+    return pytest.mark.needs(available=available, reason=reason)
+
+
+def import_or_missing(name: str, reason: str) -> ModuleType:
+    """`pytest.importorskip`, failing under CI=true."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(reason)

@@ -1,8 +1,8 @@
 """`inpaintzoo serve` in a real headless Chromium: upload a photo, paint a stroke, fill with two models.
 
 Needs Debian's `chromium` and `chromium-driver` and the `selenium` package (`.ci/setup` installs them); it
-skips, saying which is missing, only where they are not installed. With `INPAINTZOO_SCREENSHOTS=DIR` set it
-saves a screenshot of each step there.
+skips, saying which is missing, only where they are not installed, and fails instead under CI=true. With
+`INPAINTZOO_SCREENSHOTS=DIR` set it saves a screenshot of each step there.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import import_or_missing, needs
 from PIL import Image
 
 import inpaintzoo
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'inpaintzoo[web]'")
+webdriver = import_or_missing("selenium.webdriver", "selenium is not installed (pip install selenium)")
+import_or_missing("starlette", "the web extra is not installed: pip install 'inpaintzoo[web]'")
 
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -32,9 +33,9 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None,
-    reason="no headless browser: apt-get install chromium chromium-driver (see .ci/setup)",
+pytestmark = needs(
+    CHROMIUM is not None and DRIVER is not None,
+    f"no headless browser (chromium: {CHROMIUM}, chromedriver: {DRIVER}): apt-get install chromium chromium-driver",
 )
 PHOTO = Path(inpaintzoo.__file__).parent / "data" / "samples" / "chelsea.png"
 # root in CI: no sandbox; no /dev/shm limit; one window big enough for the results row

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import import_or_missing
 from PIL import Image
 
 from inpaintzoo.data import cifar10 as cifar_module
@@ -67,7 +68,7 @@ def test_16bit_png_is_rescaled_not_clipped(tmp_path: Path) -> None:
 
 
 def test_16bit_rgb_png_keeps_its_scale(tmp_path: Path) -> None:
-    cv2 = pytest.importorskip("cv2")  # Pillow cannot write 48-bit PNGs
+    cv2 = import_or_missing("cv2", "opencv is not installed")  # Pillow cannot write 48-bit PNGs
     bgr = np.zeros((1, 1, 3), dtype=np.uint16)
     bgr[0, 0] = (65535, 32768, 257)
     cv2.imwrite(str(tmp_path / "rgb16.png"), bgr)

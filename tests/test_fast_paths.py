@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import needs
 
 from inpaintzoo.ops.backend import backend_name
 from inpaintzoo.zoo.density import DiagonalBiLSTM, FlatLSTM, GatedPixelCNN, PixelCNN, RowLSTM
@@ -30,7 +31,7 @@ MODELS = {
     "diag-bilstm": lambda: DiagonalBiLSTM(8, hidden=6, layers=2),
     "flat-lstm": lambda: FlatLSTM(8, hidden=6),
 }
-needs_extension = pytest.mark.skipif(backend_name() != "extension", reason="the compiled extension is not built")
+needs_extension = needs(backend_name() == "extension", "the compiled extension is not built")
 
 
 @pytest.fixture(autouse=True)

@@ -12,14 +12,17 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import needs
 
 from inpaintzoo.errors import UsageError
+from inpaintzoo.machine import read_cpuinfo
 from inpaintzoo.ops import backend
 from inpaintzoo.ops.lstm_cell import lstm_cell_reference
 
 EXTENSION, WHY_NOT = backend.load_extension()
-pytestmark = pytest.mark.skipif(EXTENSION is None, reason=f"inpaintzoo._C unavailable: {WHY_NOT}")
-CPU_ISAS = list(EXTENSION.cpu_isas()) if EXTENSION is not None else []
+pytestmark = needs(EXTENSION is not None, f"inpaintzoo._C unavailable: {WHY_NOT}")
+# without the extension one placeholder, so that each test exists and fails (CI) or skips for that reason
+CPU_ISAS = list(EXTENSION.cpu_isas()) if EXTENSION is not None else ["generic"]
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = [pytest.mark.cuda, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")]
 DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
@@ -55,6 +58,23 @@ def test_backend_env_forces_torch_or_rejects_unknown_values(monkeypatch: pytest.
     monkeypatch.setenv(backend.BACKEND_ENV, "cuda-please")
     with pytest.raises(UsageError, match="INPAINTZOO_BACKEND"):
         backend.backend_name()
+
+
+def test_each_instruction_set_this_cpu_has_is_compiled_in_and_can_be_forced() -> None:
+    """On an AVX-512 machine the AVX2 and generic kernels run too: every CPU test takes each ISA (`cpu_isa`)."""
+    _, flags = read_cpuinfo()
+    expected = ["generic"]
+    if {"avx2", "fma"} <= flags:
+        expected.insert(0, "avx2")
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "fma"} <= flags:
+        expected.insert(0, "avx512")
+    assert CPU_ISAS == expected
+    for isa in CPU_ISAS:
+        previous = EXTENSION.set_cpu_isa(isa)
+        try:
+            assert EXTENSION.cpu_isa() == isa and backend.backend_info()["cpu_isa"] == isa
+        finally:
+            EXTENSION.set_cpu_isa(previous)
 
 
 def test_set_cpu_isa_rejects_unknown_instruction_sets() -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import TINY_MODEL
+from helpers import TINY_MODEL, import_or_missing
 
 from inpaintzoo.config import resolve_config
 from inpaintzoo.engine.trainer import Trainer, train
@@ -21,7 +21,9 @@ TINY = [
 
 
 def test_scalars_and_grids_reach_event_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    event_accumulator = import_or_missing(
+        "tensorboard.backend.event_processing.event_accumulator", "tensorboard is not installed"
+    )
     monkeypatch.setattr("inpaintzoo.engine.trainer.LOG_EVERY", 1)  # a step record every step
     run_dir = train([*TINY, "train.tensorboard=true", f"train.out={tmp_path}", "train.name=tb"])
     assert list(run_dir.glob("events.out.tfevents.*")), "no event file in the run directory"

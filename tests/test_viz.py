@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import import_or_missing
 from PIL import Image
 
 from inpaintzoo.errors import UsageError
@@ -56,7 +57,7 @@ def test_grid_errors(tmp_path: Path, tiny_images: torch.Tensor) -> None:
 
 
 def test_curves_png(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    import_or_missing("matplotlib", "matplotlib is not installed")
     records = [{"step": s, "loss": 1 / (s + 1), "val_l2": 0.5 - s / 100} for s in range(0, 40, 4)]
     records.append({"step": 40, "epoch": 2})  # a record without the plotted keys is skipped
     path = save_curves(records, tmp_path / "curves.png", keys=["loss", "val_l2"])
@@ -86,7 +87,7 @@ def test_column_labels_add_a_header_band(tmp_path: Path, tiny_images: torch.Tens
 
 
 def test_curves_have_titles_and_axis_labels() -> None:
-    pytest.importorskip("matplotlib")
+    import_or_missing("matplotlib", "matplotlib is not installed")
     from inpaintzoo.viz import CURVE_TITLES, curves_figure
 
     records = [{"kind": "step", "step": s, "loss": 1 / (s + 1)} for s in range(0, 40, 4)]

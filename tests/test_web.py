@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import import_or_missing
 from PIL import Image
 
-pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'inpaintzoo[web]'")
-pytest.importorskip("starlette.testclient", reason="starlette's TestClient needs httpx2: pip install httpx2")
+import_or_missing("starlette", "the web extra is not installed: pip install 'inpaintzoo[web]'")
+import_or_missing("starlette.testclient", "starlette's TestClient needs httpx2: pip install httpx2")
 
 from starlette.testclient import TestClient  # noqa: E402
 
