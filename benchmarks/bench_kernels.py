@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from inpaintzoo.machine import describe_machine, machine_summary
 from inpaintzoo.ops import backend
 from inpaintzoo.ops.lstm_cell import lstm_cell, lstm_cell_reference
 from inpaintzoo.ops.pixelcnn_fill import decode_subpixel, pixelcnn_fill_torch
@@ -361,6 +362,8 @@ def ms(seconds: float) -> str:
 def report(result: dict[str, Any]) -> dict[str, Any]:
     """Prints the tables; returns the goals with the measured ratios."""
     machine = result["machine"]
+    if "processor" in machine:  # older results lack it
+        print(machine_summary(machine["processor"]))
     print(
         f"torch {machine['torch']}, {machine['threads']} threads (OMP_WAIT_POLICY {machine['omp_wait_policy']}), ",
         end="",
@@ -447,11 +450,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def measure(repeats: int, quick: bool) -> dict[str, Any]:
     """One full run of every comparison; its goals are filled in by `report`."""
     info = backend.backend_info()
+    processor = describe_machine()  # model name, AVX-512 / AVX512-BF16 / AMX, threads, load (as `inpaintzoo info`)
     result: dict[str, Any] = {
         "machine": {
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": processor["cpu"],
+            "processor": processor,
             "threads": torch.get_num_threads(),
             "cpu_isa": info["cpu_isa"],
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),

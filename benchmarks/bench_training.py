@@ -63,6 +63,7 @@ from inpaintzoo.config import resolve_config  # noqa: E402
 from inpaintzoo.data.augment import arrange_batch  # noqa: E402
 from inpaintzoo.engine.precision import autocast, cpu_features  # noqa: E402
 from inpaintzoo.engine.trainer import Trainer, to_float  # noqa: E402
+from inpaintzoo.machine import describe_machine, machine_summary  # noqa: E402
 from inpaintzoo.ops.backend import backend_name  # noqa: E402
 from inpaintzoo.plugins import default_registry  # noqa: E402
 from inpaintzoo.zoo.density.fast import reference_path  # noqa: E402
@@ -443,7 +444,7 @@ def run_device(device: torch.device, args: argparse.Namespace, precisions: list[
     print("\nfast path over reference (same run): " + ", ".join(f"{k} {v:.2f}x" for k, v in gains.items()))
     return {
         "device": str(device),
-        "name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "name": torch.cuda.get_device_name(device) if device.type == "cuda" else describe_machine()["cpu"],
         "rates": rates,
         "rows": rows,
         "speedup_fast_over_reference": gains,
@@ -484,6 +485,7 @@ def combine(paths: list[Path], out: Path, command: str) -> dict[str, Any]:
         "rows": {k: {m: spread(v) for m, v in entry.items() if v} for k, entry in rows.items()},
         "speedup_fast_over_reference": {k: spread(v) for k, v in gains.items()},
         "load_average": [[r["machine"]["load_before"][0], r["machine"]["load_after"][0]] for r in runs],
+        "processor": [r["machine"].get("processor") for r in runs],  # each run's (None: recorded before it was)
         "rates": [r["devices"][0]["rates"] for r in runs],
     }
     result = {"command": command, "over_runs": summary, "runs": runs}
@@ -552,6 +554,7 @@ def main() -> None:
             "threads": torch.get_num_threads(),
             "kernels": backend_name(),
             "cpu_features": cpu_features(),
+            "processor": describe_machine(),  # model name, AVX-512 / AVX512-BF16 / AMX, threads, load
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
             "load_before": [round(x, 2) for x in os.getloadavg()],
         },
@@ -562,6 +565,7 @@ def main() -> None:
         "repeats": args.repeats,
         "devices": [],
     }
+    print(machine_summary(result["machine"]["processor"]))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, kernels {backend_name()}, "
         f"CPU {', '.join(k for k, v in cpu_features().items() if v) or 'no AMX/AVX-512'}, "

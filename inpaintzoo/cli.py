@@ -936,6 +936,7 @@ def info(ctx: click.Context) -> None:
     import torch
 
     import inpaintzoo
+    from inpaintzoo.machine import FLAGS, describe_machine
     from inpaintzoo.ops.backend import BACKEND_ENV, backend_info
 
     registry = get_registry(ctx, strict=False)
@@ -948,6 +949,16 @@ def info(ctx: click.Context) -> None:
     table.add_row("numpy", numpy.__version__)
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     table.add_row("device", f"cuda: {cuda}; cpu threads: {torch.get_num_threads()}")
+    machine = describe_machine()
+    table.add_row("processor", escape(f"{machine['cpu']} ({machine['cores']} cores, {machine['arch']})"))
+    units = [label if machine[key] else f"no {label}" for key, label in FLAGS.items()]
+    table.add_row("cpu units", ", ".join(units) + f"; torch kernels {machine['torch_cpu_capability']}")
+    load = machine["load_average"]
+    table.add_row(
+        "threads, load",
+        f"torch {machine['torch_threads']} threads; load "
+        + (" ".join(f"{x:.2f}" for x in load) + " (1, 5, 15 min)" if load is not None else "unknown"),
+    )
     from inpaintzoo.engine.precision import cpu_features
 
     features = cpu_features()

@@ -11,12 +11,15 @@ import platform
 from pathlib import Path
 from typing import Any
 
+#: where the processor is described (Linux); tests point it at a file of their own
+CPUINFO = Path("/proc/cpuinfo")
 #: /proc/cpuinfo flags reported, under the names the README uses
 FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16"}
 
 
-def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
-    """(model name, flags) of the first processor listed; ("", set()) where there is no such file (not Linux)."""
+def read_cpuinfo(path: Path | None = None) -> tuple[str, set[str]]:
+    """(model name, flags) of the first processor in `path` (CPUINFO); ("", set()) where there is none (not Linux)."""
+    path = CPUINFO if path is None else path
     model, flags = "", set()
     if path.is_file():
         for line in path.read_text(errors="replace").splitlines():
@@ -31,7 +34,7 @@ def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
     return model, flags
 
 
-def describe_machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+def describe_machine(cpuinfo: Path | None = None) -> dict[str, Any]:
     """The processor (model name, whether it has each of FLAGS), its cores, torch's threads and ISA, and the load.
 
     `load_average` is the 1, 5 and 15-minute load (None where the OS has none): a figure measured at a load

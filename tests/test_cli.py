@@ -148,9 +148,72 @@ def test_eval_of_a_directory_that_is_not_a_run(capsys: pytest.CaptureFixture[str
     assert_one_line_error(code, err, "not a run directory")
 
 
-def test_info_names_the_backend(capsys: pytest.CaptureFixture[str]) -> None:
+XEON = (
+    "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\n"
+    "flags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512_bf16 amx_bf16 amx_tile\n\n"
+    "processor\t: 1\nmodel name\t: not the first\nflags\t\t: fpu\n"
+)
+EPYC = "processor\t: 0\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 fma avx512f avx512bw avx512_bf16\n"
+
+
+def info_rows(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`inpaintzoo info` on a console wide enough for one line a row: {key: value}."""
+    from rich.console import Console
+
+    from inpaintzoo import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=250))
     code, out, _ = run(capsys, "info")
-    assert code == 0 and "kernel backend" in out and ("extension" in out or "torch" in out)
+    assert code == 0
+    cells = [line.split("│")[1:3] for line in out.splitlines() if line.count("│") == 3]
+    return {key.strip(): value.strip() for key, value in cells}
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "name", "units"),
+    [
+        (XEON, "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", "AVX2, AVX-512, AVX512-BF16, AMX-BF16"),
+        (EPYC, "AMD EPYC 9B14", "AVX2, AVX-512, AVX512-BF16, no AMX-BF16"),
+        ("", "", "no AVX2, no AVX-512, no AVX512-BF16, no AMX-BF16"),  # no model name: platform's words
+    ],
+    ids=["xeon-amx", "epyc", "unknown"],
+)
+def test_info_reports_the_processor_its_units_the_threads_and_the_load(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpuinfo: str, name: str,
+    units: str,
+) -> None:  # fmt: skip
+    import os
+    import platform
+
+    import torch
+
+    from inpaintzoo import machine
+
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    monkeypatch.setattr(machine, "CPUINFO", tmp_path / "cpuinfo")
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.25, 0.5, 3.0))
+    rows = info_rows(capsys, monkeypatch)
+    name = name or platform.processor() or platform.machine()
+    assert rows["processor"] == f"{name} ({os.cpu_count()} cores, {platform.machine()})"
+    assert rows["cpu units"] == f"{units}; torch kernels {torch.backends.cpu.get_cpu_capability()}"
+    assert rows["threads, load"] == f"torch {torch.get_num_threads()} threads; load 1.25 0.50 3.00 (1, 5, 15 min)"
+
+
+def test_info_reads_this_machine_and_names_the_backend(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inpaintzoo.machine import FLAGS, describe_machine, read_cpuinfo
+    from inpaintzoo.ops.backend import backend_info
+
+    rows = info_rows(capsys, monkeypatch)
+    model, flags = read_cpuinfo()
+    here = describe_machine()
+    if model:  # Linux: /proc/cpuinfo's own words
+        assert here["cpu"] == model and rows["processor"].startswith(f"{model} (")
+    assert {key: here[key] for key in FLAGS} == {key: key in flags for key in FLAGS}
+    for key, label in FLAGS.items():
+        assert (f"no {label}" in rows["cpu units"]) is not here[key]
+    assert rows["kernel backend"].startswith("C++ extension" if backend_info()["backend"] == "extension" else "PyTorch")
 
 
 def test_info_says_whether_the_cpu_has_amx_and_avx512_bf16(
@@ -316,3 +379,16 @@ def test_a_collision_stops_train_but_not_list_and_info(
     assert not (tmp_path / "x").exists()
     code, _, err = run(capsys, "--disable-plugin", "clash", "train", "--print-config", *TINY)
     assert code == 0, err
+
+
+def test_machine_summary_is_the_line_benchmarks_print() -> None:
+    from inpaintzoo.machine import machine_summary
+
+    machine = {
+        "cpu": "AMD EPYC", "cores": 2, "avx2": True, "avx512f": True, "avx512_bf16": True, "amx_bf16": False,
+        "torch_threads": 2, "torch_cpu_capability": "AVX512", "load_average": [1.0, 0.5, 0.25],
+    }  # fmt: skip
+    assert machine_summary(machine) == (
+        "AMD EPYC, 2 cores: AVX2, AVX-512, AVX512-BF16, no AMX-BF16; torch 2 threads (AVX512); load 1.00 0.50 0.25"
+    )
+    assert machine_summary({**machine, "load_average": None}).endswith("load unknown")
