@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,19 +35,22 @@ TINY = [
 ]
 
 
-def start_training(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen[str]:
+#: `inpaintzoo train` with the test objectives of this file registered and a step record every N steps
+TRAIN_HERE = (
+    "import sys; sys.path.insert(0, {tests!r}); import inpaintzoo.engine.trainer as trainer; "
+    "from test_faults import nan_registry; trainer.LOG_EVERY = {log_every}; "
+    "trainer.train(sys.argv[1:], registry=nan_registry())"
+)
+
+
+def start_training(tmp_path: Path, name: str, *extra: str, log_every: int = 25) -> subprocess.Popen[str]:
+    if log_every == 25:  # the engine's own: the command itself
+        command = [sys.executable, "-m", "inpaintzoo", "train", "--no-progress"]
+    else:
+        script = TRAIN_HERE.format(tests=str(Path(__file__).parent), log_every=log_every)
+        command = [sys.executable, "-c", script]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "inpaintzoo",
-            "train",
-            *TINY,
-            *extra,
-            f"train.out={tmp_path}",
-            f"train.name={name}",
-            "--no-progress",
-        ],
+        [*command, *TINY, *extra, f"train.out={tmp_path}", f"train.name={name}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -54,35 +58,142 @@ def start_training(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen[s
     )
 
 
-def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 240) -> None:
+def wait_until(done: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not done():
         assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 240) -> None:
+    wait_until(path.exists, proc, timeout)
 
 
-def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+def assert_same(a: object, b: object, where: str) -> None:
+    """Two checkpoint values equal bit for bit: tensors by `torch.equal`, containers item by item."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
-    proc = start_training(tmp_path, "killed", "train.epochs=3")
-    wait_for(tmp_path / "killed" / "checkpoints" / "last.pt", proc)  # the end of epoch 1
-    time.sleep(0.3)
+#: what differs between any two runs: the wall-clock rate
+VOLATILE = {"img_per_s"}
+
+
+class RecordsLoggedTwice(AssertionError):
+    """metrics.jsonl holds a record twice."""
+
+
+# A known engine bug, pinned rather than hidden: every other check of these tests must pass (another failure is
+# not this exception, so it fails the test), and once the bug is fixed they pass and `strict` fails them until
+# this mark is removed.
+RESUME_LOGS_TWICE = pytest.mark.xfail(
+    strict=True,
+    raises=RecordsLoggedTwice,
+    reason="issue 26: a resumed run keeps the records logged after its checkpoint and logs the replayed steps "
+    "again (Trainer.resume should drop metrics.jsonl's records past the checkpoint's step)",
+)
+
+
+def assert_resumed_equals_uninterrupted(resumed: Path, whole: Path) -> None:
+    """Everything a run keeps, bit for bit: last.pt and best.pt whole (raw and averaged weights, critic, optimisers,
+    random states, step, best score, epochs without improvement, rollbacks; not the config, which names the run),
+    and metrics.jsonl record for record, none twice."""
+    for name in ("last.pt", "best.pt"):
+        a, b = (load_checkpoint(run / "checkpoints" / name) for run in (resumed, whole))
+        assert a["ema_weights"] is not None or a["ema"] is None, name  # the averaged weights are there to compare
+        assert_same({k: v for k, v in a.items() if k != "config"}, {k: v for k, v in b.items() if k != "config"}, name)
+    lines = (resumed / "metrics.jsonl").read_text().splitlines()
+    keys = [(r["kind"], r["step"]) for r in map(json.loads, lines)]
+    if len(keys) != len(set(keys)):
+        raise RecordsLoggedTwice(f"records logged twice: {sorted({k for k in keys if keys.count(k) > 1})}")
+    without_rates = [{k: v for k, v in r.items() if k not in VOLATILE} for r in map(json.loads, lines)]
+    assert without_rates == [{k: v for k, v in r.items() if k not in VOLATILE} for r in records(whole)]
+
+
+@RESUME_LOGS_TWICE
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed in epoch 2 after a step record past the epoch-1 checkpoint; the run had rolled back once before."""
+    monkeypatch.setattr("inpaintzoo.engine.trainer.LOG_EVERY", 5)
+    options = ["loss=nan-once", "loss.exact=true", "train.epochs=3", "train.patience=5"]
+    proc = start_training(tmp_path, "killed", *options, log_every=5)
+    last = tmp_path / "killed" / "checkpoints" / "last.pt"
+    wait_for(last, proc)  # the end of epoch 1
+    checkpointed = load_checkpoint(last)["step"]
+    wait_until(lambda: any(r["step"] > checkpointed for r in records(tmp_path / "killed")), proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["epoch"] < 3
+    state = load_checkpoint(last)
+    assert state["epoch"] == 1 and state["rollbacks"] == 1 and state["ema_weights"] is not None
+    assert max(r["step"] for r in records(tmp_path / "killed")) > state["step"]  # logged past what resume restores
     assert not list((tmp_path / "killed" / "checkpoints").glob("*.tmp"))
-    train([], resume=tmp_path / "killed")
-    whole = train([*TINY, "train.epochs=3", f"train.out={tmp_path}", "train.name=whole"])
-    assert_same_weights(weights(whole), weights(tmp_path / "killed"))
+    registry = nan_registry()
+    train([], resume=tmp_path / "killed", registry=registry)
+    whole = train([*TINY, *options, f"train.out={tmp_path}", "train.name=whole"], registry=registry)
+    assert load_checkpoint(whole / "checkpoints" / "last.pt")["rollbacks"] == 1
+    assert_resumed_equals_uninterrupted(tmp_path / "killed", whole)
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL in this process: training ends at once, nothing more is written."""
+
+
+def kill_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str], at_step: int) -> Path:
+    """Train `overrides` until the step record of `at_step` is written, die there, resume; returns the run."""
+    from inpaintzoo.engine.trainer import Trainer
+
+    log = Trainer.log
+
+    def log_then_die(self: Trainer, record: dict) -> None:
+        log(self, record)
+        if record["kind"] == "step" and record["step"] == at_step:
+            raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Trainer, "log", log_then_die)
+        with pytest.raises(Killed):
+            train([*overrides, f"train.out={tmp_path}", "train.name=killed"])
+    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["step"] < at_step
+    return train([], resume=tmp_path / "killed")
+
+
+SMALL = ["data=samples", "train.limit=64", "train.val_fraction=0.25", "train.grid_every=0", "train.batch_size=4"]
+JOBS = {  # 12 steps an epoch; killed at step 16, in epoch 2
+    "wgan": [
+        "encoder=strided",
+        "encoder.width=8",
+        "encoder.bottleneck=16",
+        "decoder.width=8",
+        "disc=dcgan",
+        "disc.width=8",
+        "loss=wgan",
+        "loss.n_critic=2",
+    ],
+    "gan": ["encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8", "disc=dcgan", "loss=gan"],
+    "pixelcnn": ["density=pixelcnn", "density.width=12", "density.depth=1"],
+}
+
+
+@RESUME_LOGS_TWICE
+@pytest.mark.parametrize("job", list(JOBS))
+def test_adversarial_and_density_runs_resume_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, job: str) -> None:
+    monkeypatch.setattr("inpaintzoo.engine.trainer.LOG_EVERY", 2)
+    overrides = [*SMALL, *JOBS[job], "train.epochs=2"]
+    resumed = kill_and_resume(tmp_path, monkeypatch, overrides, at_step=16)
+    whole = train([*overrides, f"train.out={tmp_path}", "train.name=whole"])
+    state = load_checkpoint(whole / "checkpoints" / "last.pt")
+    assert state["step"] == 24 and (state["discriminator"] is not None) == (job != "pixelcnn")
+    assert_resumed_equals_uninterrupted(resumed, whole)
 
 
 def test_sigterm_finishes_the_step_and_writes_a_checkpoint(tmp_path: Path) -> None:
@@ -104,8 +215,9 @@ class NanOnce:
 
     uses_discriminator = False
 
-    def __init__(self, at_step: int = 3, times: int = 1) -> None:
+    def __init__(self, at_step: int = 3, times: int = 1, exact: bool = False) -> None:
         self.at_step, self.times, self.fired = at_step, times, 0
+        self.exact = exact  # only at `at_step` itself: a run resumed past it does not diverge again
 
     def configure(self, model, discriminator, lr, disc_lr):  # noqa: ANN001, ANN201
         self.opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -113,7 +225,7 @@ class NanOnce:
 
     def step(self, model, discriminator, images, mask, judge, step):  # noqa: ANN001, ANN201
         loss = model.reconstruction_loss(model(images, mask), images, mask)
-        if step >= self.at_step and self.fired < self.times:
+        if (step == self.at_step if self.exact else step >= self.at_step) and self.fired < self.times:
             self.fired += 1
             loss = loss * float("nan")
         self.opt.zero_grad()
