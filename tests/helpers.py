@@ -16,6 +16,20 @@ IN_CI = os.environ.get("CI") == "true"
 
 #: the smallest context encoder the builtins make, on the embedded sample photos
 TINY_MODEL = ["data=samples", "encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8"]
+#: the smallest runs of the other kinds of training: adversarial (a WGAN) and density (a PixelCNN)
+TINY_JOBS = {
+    "wgan": [
+        "encoder=strided",
+        "encoder.width=8",
+        "encoder.bottleneck=16",
+        "decoder.width=8",
+        "disc=dcgan",
+        "disc.width=8",
+        "loss=wgan",
+        "loss.n_critic=2",
+    ],
+    "pixelcnn": ["density=pixelcnn", "density.width=12", "density.depth=1"],
+}
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from ddp_probe import probe
+from helpers import TINY_JOBS
 
 from inpaintzoo.engine.checkpoint import load_checkpoint
 from inpaintzoo.engine.trainer import train
@@ -130,20 +131,7 @@ def test_adversarial_and_density_training_run_under_torchrun(tmp_path: Path) -> 
         "train.max_steps=3",
         f"train.out={tmp_path}",
     ]
-    jobs = {
-        "wgan": [
-            "encoder=strided",
-            "encoder.width=8",
-            "encoder.bottleneck=16",
-            "decoder.width=8",
-            "disc=dcgan",
-            "disc.width=8",
-            "loss=wgan",
-            "loss.n_critic=2",
-        ],
-        "pixelcnn": ["density=pixelcnn", "density.width=12", "density.depth=1"],
-    }
-    for name, overrides in jobs.items():
+    for name, overrides in TINY_JOBS.items():
         result = torchrun_train(*small, *overrides, f"train.name={name}")
         assert result.returncode == 0, result.stderr[-3000:]
         assert load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["step"] == 3

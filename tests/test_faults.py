@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_JOBS, TINY_MODEL
 
 from inpaintzoo.engine.checkpoint import load_checkpoint
 from inpaintzoo.engine.trainer import DivergedError, train
@@ -169,18 +170,8 @@ def kill_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: 
 
 SMALL = ["data=samples", "train.limit=64", "train.val_fraction=0.25", "train.grid_every=0", "train.batch_size=4"]
 JOBS = {  # 12 steps an epoch; killed at step 16, in epoch 2
-    "wgan": [
-        "encoder=strided",
-        "encoder.width=8",
-        "encoder.bottleneck=16",
-        "decoder.width=8",
-        "disc=dcgan",
-        "disc.width=8",
-        "loss=wgan",
-        "loss.n_critic=2",
-    ],
-    "gan": ["encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8", "disc=dcgan", "loss=gan"],
-    "pixelcnn": ["density=pixelcnn", "density.width=12", "density.depth=1"],
+    **TINY_JOBS,
+    "gan": [*TINY_MODEL[1:], "disc=dcgan", "loss=gan"],
 }
 
 
