@@ -3,11 +3,14 @@
 - lstm_cell forward+backward at the Row LSTM's CIFAR-10 shapes (batch 64 x row width 32 = 2048 rows, hidden 64
   and 128) and flat-lstm's (batch 64, hidden 64): eager PyTorch composition, torch.compile of it, the extension,
   and torch.nn.LSTMCell against the extension plus the same two matmuls (LSTMCell always includes them).
-- a `row-lstm` training step (forward, backward and Adam on a batch of 64 CIFAR-sized images, default model)
-  with the extension's row_lstm recurrence (its state GEMMs and fused cell in one call per layer) and with the
-  PyTorch reference recurrence in its place (what INPAINTZOO_BACKEND=torch makes the model call; swapped in the
-  same process so that the two alternate under the same machine load); beside it the FLOP floor of the step's
-  GEMMs and convolutions at the measured sgemm rate.
+- a `row-lstm` training step (forward, backward and the engine's fused Adam on a batch of 64 CIFAR-sized images,
+  default model) with the extension's row_lstm recurrence (its state GEMMs and fused cell in one call per layer)
+  and with the PyTorch reference recurrence in its place (what INPAINTZOO_BACKEND=torch makes the model call;
+  swapped in the same process so that the two alternate under the same machine load); beside it the FLOP floor
+  of the step's GEMMs and convolutions at the measured sgemm rate, and from one profiled step the share of the
+  extension's step inside its recurrence: the rest (convolutions, head, loss, Adam) is the same for both, so
+  torch's step over that rest bounds the speed-up on this processor (Amdahl). Until the end of 2026-12 the step
+  used torch.optim.Adam's for-loop step, not the engine's fused one: older results are not comparable.
 - pixelcnn_fill of an 8x8 hole in 32x32 images, batch 1 and 64, at the default network (width 120, depth 4,
   slope 0.01): the naive fill (whole network on the whole image per sub-pixel; a few sub-pixels timed and
   extrapolated), the PyTorch windowed fill of inpaintzoo.ops.pixelcnn_fill, and the extension; beside them the
@@ -39,6 +42,7 @@ from typing import Any
 
 import torch
 
+from inpaintzoo.engine.optim import adam
 from inpaintzoo.machine import describe_machine, machine_summary
 from inpaintzoo.ops import backend
 from inpaintzoo.ops.lstm_cell import lstm_cell, lstm_cell_reference
@@ -159,6 +163,37 @@ def row_lstm_step_flops(model: row_lstm.RowLSTM, batch: int) -> float:
     return 2 * 3 * forward
 
 
+#: the extension's ops of the Row LSTM recurrence, forward and backward, as the profiler names them
+RECURRENCE_OPS = ("inpaintzoo::row_lstm_train", "inpaintzoo::row_lstm_backward", "inpaintzoo::row_lstm")
+
+
+def recurrence_share(step: Callable[[], None]) -> dict[str, Any]:
+    """One profiled step: the share of its time inside the extension's recurrence ops (with what they call), and
+    the ops that take most of the rest (self time), largest first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        step()
+        wall_us = (time.perf_counter() - start) * 1e6
+    inside, rest = 0.0, {}  # microseconds: in the recurrence ops (inclusive); self time of every other op
+
+    def walk(event: Any) -> None:
+        nonlocal inside
+        if event.name in RECURRENCE_OPS:
+            inside += event.cpu_time_total
+            return
+        rest[event.name] = rest.get(event.name, 0.0) + event.self_cpu_time_total
+        for child in event.cpu_children:
+            walk(child)
+
+    for event in prof.events():
+        if event.cpu_parent is None:
+            walk(event)
+    top = sorted(rest.items(), key=lambda item: -item[1])[:6]
+    return {"recurrence_share": inside / wall_us, "rest_top_ops": [[k, round(v / wall_us, 4)] for k, v in top]}
+
+
 def bench_row_lstm_step(repeats: int, gemm_rate: float) -> dict[str, Any]:
     """Seconds per training step of the default Row LSTM with each recurrence; the two alternate step by step so
     that a change in the machine's load hits both alike. The model's `row_lstm` is swapped for the reference,
@@ -166,7 +201,7 @@ def bench_row_lstm_step(repeats: int, gemm_rate: float) -> dict[str, Any]:
     it in-process)."""
     torch.manual_seed(0)
     model = row_lstm.RowLSTM(IMAGE)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = adam(model.parameters(), lr=1e-3)  # the engine's (fused): the step as training runs it
     images = torch.rand(STEP_BATCH, 3, IMAGE, IMAGE)
     recurrences = {"extension": row_lstm_op, "torch": row_lstm_reference}
 
@@ -186,9 +221,11 @@ def bench_row_lstm_step(repeats: int, gemm_rate: float) -> dict[str, Any]:
                 start = time.perf_counter()
                 step()
                 samples[name].append(time.perf_counter() - start)
+        row_lstm.row_lstm = row_lstm_op
+        profiled = recurrence_share(step)
     finally:
         row_lstm.row_lstm = row_lstm_op
-    entry: dict[str, Any] = {"batch": STEP_BATCH, "image": IMAGE, "hidden": model.hidden}
+    entry: dict[str, Any] = {"batch": STEP_BATCH, "image": IMAGE, "hidden": model.hidden, "profile": profiled}
     entry["layers"] = len(model.input_to_state)
     entry["flops"] = row_lstm_step_flops(model, STEP_BATCH)
     entry["floor_s"] = entry["flops"] / gemm_rate
@@ -397,6 +434,14 @@ def report(result: dict[str, Any]) -> dict[str, Any]:
         print(f"{name:16}{ms(step[name]['median_s']):>11}{ms(step[name]['best_s']):>11}{over:9.2f}")
     print(f"{'floor':16}{ms(step['floor_s']):>11}   ({step['flops'] / 1e9:.1f} GFLOP of GEMMs and convolutions)")
     goals["row_lstm_step_vs_torch"] = step["torch"]["median_s"] / step["extension"]["median_s"]
+    if "profile" in step:  # Amdahl: the rest of the step (convolutions, head, loss, Adam) is the same in both
+        share = step["profile"]["recurrence_share"]
+        rest = step["extension"]["median_s"] * (1 - share)
+        bound = step["torch"]["median_s"] / rest
+        print(f"the extension's recurrence is {share:.0%} of its step (one profiled step); the rest, {ms(rest)} ms, ")
+        print(f"  bounds the speed-up over torch at {bound:.2f}x even with a free recurrence; the rest's top ops: ")
+        print("  " + ", ".join(f"{name} {frac:.0%}" for name, frac in step["profile"]["rest_top_ops"]))
+        step["amdahl_bound"] = bound
 
     print("\npixelcnn_fill, 8x8 hole in 32x32, width 120, depth 4 (median ms)")
     print(f"{'batch':>6}{'naive':>12}{'torch':>11}{'ext greedy':>11}{'ext mean':>10}{'ext sample':>11}", end="")
