@@ -9,8 +9,8 @@
   swapped in the same process so that the two alternate under the same machine load); beside it the FLOP floor
   of the step's GEMMs and convolutions at the measured sgemm rate, and from one profiled step the share of the
   extension's step inside its recurrence: the rest (convolutions, head, loss, Adam) is the same for both, so
-  torch's step over that rest bounds the speed-up on this processor (Amdahl). Until the end of 2026-12 the step
-  used torch.optim.Adam's for-loop step, not the engine's fused one: older results are not comparable.
+  torch's step over that rest bounds the speed-up on this processor (Amdahl). Results without a "profile" in
+  their row_lstm_step timed torch.optim.Adam's for-loop step instead of the engine's fused one: not comparable.
 - pixelcnn_fill of an 8x8 hole in 32x32 images, batch 1 and 64, at the default network (width 120, depth 4,
   slope 0.01): the naive fill (whole network on the whole image per sub-pixel; a few sub-pixels timed and
   extrapolated), the PyTorch windowed fill of inpaintzoo.ops.pixelcnn_fill, and the extension; beside them the
