@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import NoReturn
 
 import pytest
+import torch
 
 from inpaintzoo.cli import main
 
@@ -61,3 +62,19 @@ def import_or_missing(name: str, reason: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError:
         missing(reason)
+
+
+def assert_same(a: object, b: object, where: str) -> None:
+    """Two checkpoint values equal bit for bit: tensors by `torch.equal`, containers item by item."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_JOBS, TINY_MODEL
+from helpers import TINY_JOBS, TINY_MODEL, assert_same
 
 from inpaintzoo.engine.checkpoint import load_checkpoint
 from inpaintzoo.engine.trainer import DivergedError, train
@@ -69,22 +69,6 @@ def wait_until(done: Callable[[], bool], proc: subprocess.Popen[str], timeout: f
 
 def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 240) -> None:
     wait_until(path.exists, proc, timeout)
-
-
-def assert_same(a: object, b: object, where: str) -> None:
-    """Two checkpoint values equal bit for bit: tensors by `torch.equal`, containers item by item."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 #: what differs between any two runs: the wall-clock rate
