@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from ddp_probe import probe
-from helpers import TINY_JOBS
+from helpers import TINY_JOBS, assert_same
 
 from inpaintzoo.engine.checkpoint import load_checkpoint
 from inpaintzoo.engine.trainer import train
@@ -135,3 +135,17 @@ def test_adversarial_and_density_training_run_under_torchrun(tmp_path: Path) -> 
         result = torchrun_train(*small, *overrides, f"train.name={name}")
         assert result.returncode == 0, result.stderr[-3000:]
         assert load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["step"] == 3
+
+
+def test_a_torchrun_run_stopped_mid_epoch_resumes_exactly_under_torchrun(tmp_path: Path) -> None:
+    """Two processes stopped at step 5 of 16 and resumed end with the uninterrupted two-process run's last.pt."""
+    run = [*COMMON, "train.batch_size=8", "train.epochs=2", f"train.out={tmp_path}"]
+    for overrides in ([*run, "train.name=whole"], [*run, "train.max_steps=5", "train.name=part"]):
+        result = torchrun_train(*overrides)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")["step"] == 5
+    result = torchrun_train("--resume", str(tmp_path / "part"), "train.max_steps=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "last.pt") for name in ("whole", "part"))
+    assert a["step"] == 16 and a["ema_weights"] is not None
+    assert_same({k: v for k, v in a.items() if k != "config"}, {k: v for k, v in b.items() if k != "config"}, "last")
