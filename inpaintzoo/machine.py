@@ -45,7 +45,7 @@ def describe_machine(cpuinfo: Path | None = None) -> dict[str, Any]:
     model, flags = read_cpuinfo(cpuinfo)
     try:
         load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
+    except (OSError, AttributeError):  # no load average here (AttributeError: Windows has no os.getloadavg)
         load = None
     return {
         "cpu": model or platform.processor() or platform.machine(),
