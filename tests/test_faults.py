@@ -79,17 +79,6 @@ class RecordsLoggedTwice(AssertionError):
     """metrics.jsonl holds a record twice."""
 
 
-# A known engine bug, pinned rather than hidden: every other check of these tests must pass (another failure is
-# not this exception, so it fails the test), and once the bug is fixed they pass and `strict` fails them until
-# this mark is removed.
-RESUME_LOGS_TWICE = pytest.mark.xfail(
-    strict=True,
-    raises=RecordsLoggedTwice,
-    reason="issue 26: a resumed run keeps the records logged after its checkpoint and logs the replayed steps "
-    "again (Trainer.resume should drop metrics.jsonl's records past the checkpoint's step)",
-)
-
-
 def assert_resumed_equals_uninterrupted(resumed: Path, whole: Path) -> None:
     """Everything a run keeps, bit for bit: last.pt and best.pt whole (raw and averaged weights, critic, optimisers,
     random states, step, best score, epochs without improvement, rollbacks; not the config, which names the run),
@@ -106,7 +95,6 @@ def assert_resumed_equals_uninterrupted(resumed: Path, whole: Path) -> None:
     assert without_rates == [{k: v for k, v in r.items() if k not in VOLATILE} for r in records(whole)]
 
 
-@RESUME_LOGS_TWICE
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Killed in epoch 2 after a step record past the epoch-1 checkpoint; the run had rolled back once before."""
     monkeypatch.setattr("inpaintzoo.engine.trainer.LOG_EVERY", 5)
@@ -159,7 +147,6 @@ JOBS = {  # 12 steps an epoch; killed at step 16, in epoch 2
 }
 
 
-@RESUME_LOGS_TWICE
 @pytest.mark.parametrize("job", list(JOBS))
 def test_adversarial_and_density_runs_resume_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, job: str) -> None:
     monkeypatch.setattr("inpaintzoo.engine.trainer.LOG_EVERY", 2)

@@ -51,6 +51,7 @@ from inpaintzoo.engine.progress import Progress
 from inpaintzoo.engine.tensorboard import TensorBoardLog
 from inpaintzoo.engine.tensorboard import check_available as check_tensorboard
 from inpaintzoo.errors import InpaintzooError, RunDirError, UsageError
+from inpaintzoo.files import atomic_path
 from inpaintzoo.metrics import MetricAccumulator
 from inpaintzoo.registry import Registry
 from inpaintzoo.viz import save_curves, save_grid
@@ -387,6 +388,19 @@ class Trainer:
         self.good_state = state
         if self.dist.is_main:
             self.save_run_config()
+            self.drop_records_after(int(state["step"]))
+
+    def drop_records_after(self, step: int) -> None:
+        """Forget metrics.jsonl's records past the checkpoint's `step`: the resumed run replays those steps and
+        logs them again, so the file ends as an uninterrupted run's would (each record once)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        if len(kept) != len(lines):
+            with atomic_path(path) as tmp:
+                tmp.write_text("".join(line + "\n" for line in kept))
 
     # -- steps ------------------------------------------------------------------------------------
 
