@@ -55,7 +55,7 @@ def machine() -> dict[str, Any]:
 
         info = describe_machine()
     except ImportError:
-        info = {"processor": platform.processor()}
+        info = {"cpu": platform.processor()}
     info.update(threads=torch.get_num_threads(), load=[round(x, 2) for x in os.getloadavg()])
     return info
 
@@ -236,9 +236,16 @@ def summary(result: dict[str, Any], method: str) -> dict[str, Any]:
         "seconds_512": round(result["seconds_512"][method]["median"], 4),
         "photos": len(result["photos"]),
         "side": result["side"],
-        "processor": result["machine"].get("processor", ""),
+        "processor": processor(result["machine"]),
         "command": "python benchmarks/" + result["command"],
     }
+
+
+def processor(info: dict[str, Any]) -> str:
+    """The processor in words, with the units its speed depends on."""
+    units = [name for key, name in (("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16"))
+             if info.get(key)]
+    return f"{info.get('cpu', '?')} ({', '.join(units) or 'no AVX-512'}), {info.get('threads', '?')} threads"
 
 
 def write_cards(result: dict[str, Any]) -> None:
@@ -316,7 +323,7 @@ def main() -> None:
         save_grid(args.out.parent / f"photos_{kind}.png", previews[kind])
     if args.write_cards:
         write_cards(result)
-    print(f"{len(photos)} held-out photos, longer side {args.side}px; {before.get('processor', '')}")
+    print(f"{len(photos)} held-out photos, longer side {args.side}px; {processor(before)}, load {before.get('load')}")
     print(f"{'kind':8} {'method':22} {'PSNR':>6} {'SSIM':>6} {'sharp':>6} {'beats':>6} {'s/512px':>8}")
     for kind in kinds:
         for method, row in table[kind].items():
