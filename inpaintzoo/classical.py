@@ -112,6 +112,12 @@ def scores() -> dict[str, dict]:
 ANCHORS: tuple[str, ...] = ("telea", "navier-stokes", "patchmatch")
 
 
+def comparison_fills(model: str, image: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The fills shown beside `model`'s (`--compare`, `demo`): Telea's and, where installed, PatchMatch's."""
+    names = ["telea"] + (["patchmatch"] if patchmatch_available() else [])
+    return {name: CLASSICAL[name](image, mask) for name in names if name != model}
+
+
 class ClassicalModel:
     """A classical fill with the face of a loaded model (what `inpaint`, `serve` and the benchmarks call):
     any image size, any hole, nothing to train, always on the CPU. `inpaintzoo.pretrained("telea")` returns one."""

@@ -647,19 +647,13 @@ def inpaint(
         save_filled_like(path, filled, hole, target)  # the input's own form: alpha, greyscale, 16-bit kept
         err_console.print(f"{path} -> {target}")
         if compare:
-            anchors = classical_comparisons(run.name, image, hole)
+            from inpaintzoo.classical import comparison_fills
+
+            anchors = comparison_fills(run.name, image, hole)
             side = compare_image(
                 image, hole, [filled, *anchors.values()], ("hole", f"{run.name} ({strategy})", *anchors)
             )
             Image.fromarray(np.ascontiguousarray(side)).save(target.with_name(f"{target.stem}-compare.png"))
-
-
-def classical_comparisons(model: str, image: Any, hole: Any) -> dict[str, Any]:
-    """The classical anchors' fills of the same hole, for --compare (PatchMatch where it is installed)."""
-    from inpaintzoo.classical import CLASSICAL, patchmatch_available
-
-    names = ["telea"] + (["patchmatch"] if patchmatch_available() else [])
-    return {name: CLASSICAL[name](image, hole) for name in names if name != model}
 
 
 def check_out_folder(out: Path) -> None:

@@ -33,13 +33,13 @@ def demo_hole(image: np.ndarray, kind: str = "stroke") -> np.ndarray:
 
 def demo_picture(model: Any, sample: str = "astronaut", kind: str = "stroke") -> tuple[np.ndarray, np.ndarray]:
     """(the side-by-side picture, the model's fill): the sample with its hole | `model`'s fill | classical fills."""
-    from inpaintzoo.classical import CLASSICAL, patchmatch_available
+    from inpaintzoo.classical import comparison_fills
 
     image = sample_photo(sample)
     hole = demo_hole(image, kind)
     filled = inpaint_photo(model, image, hole)
-    anchors = [n for n in ("telea", "patchmatch") if n != model.name and (n != "patchmatch" or patchmatch_available())]
-    fills = [filled, *(CLASSICAL[n](image, hole) for n in anchors)]
+    anchors = comparison_fills(model.name, image, hole)
+    fills = [filled, *anchors.values()]
     return compare_image(image, hole, fills, ("hole", model.name, *anchors)), filled
 
 

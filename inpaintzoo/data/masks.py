@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from inpaintzoo.classical import telea
 from inpaintzoo.errors import DataError, UsageError
 from inpaintzoo.registry import Collection
 
@@ -233,13 +234,12 @@ class FreeformMask(MaskGenerator):
 
 
 def telea_fill(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Images with the hole filled by OpenCV's Telea inpainting (on the CPU, at 8 bits): a classical first guess
-    that a model with `model.residual=true` corrects, so even a briefly trained model starts from a sound fill."""
-    import cv2
-
+    """Images with the hole filled by OpenCV's Telea inpainting (`classical.telea`, on the CPU, at 8 bits): a
+    classical first guess that a model with `model.residual=true` corrects, so even a briefly trained model starts
+    from a sound fill."""
     pixels = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    holes = mask.expand(images.shape[0], 1, *images.shape[-2:])[:, 0].cpu().numpy().astype("uint8") * 255
-    out = [cv2.inpaint(p, h, 3, cv2.INPAINT_TELEA) if h.any() else p for p, h in zip(pixels, holes)]
+    holes = mask.expand(images.shape[0], 1, *images.shape[-2:])[:, 0].cpu().numpy()
+    out = [telea(p, h) if h.any() else p for p, h in zip(pixels, holes)]
     filled = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(images.device, images.dtype).div_(255)
     return torch.where(mask.expand_as(images), filled, images)
 
