@@ -193,21 +193,31 @@ def _fill_large(name: str, height: int, width: int, queue: Any) -> None:
     queue.put({"seconds": seconds, "peak_rss_mb": peak / 1024, "rss_before_mb": before / 1024})
 
 
-def large_photos(names: list[str], sizes: list[tuple[int, int]]) -> dict[str, Any]:
-    """Seconds and peak resident memory of one fill per model and size, each in a new process (a brush stroke)."""
+def large_photos(names: list[str], sizes: list[tuple[int, int]], runs: int) -> dict[str, Any]:
+    """Per model and size: `runs` fills with a brush stroke, each the first in a new process (as one `inpaint`
+    command meets it); the median, lowest and highest seconds and peak resident memory."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     out: dict[str, Any] = {}
     for name in names:
         for height, width in sizes:
-            queue = context.Queue()
-            child = context.Process(target=_fill_large, args=(name, height, width, queue))
-            child.start()
-            child.join()
-            key = f"{width}x{height}"
-            out.setdefault(name, {})[key] = queue.get() if child.exitcode == 0 else {"failed": child.exitcode}
-            print(f"{name} {key}: {out[name][key]}", file=sys.stderr)
+            measured = []
+            for _ in range(runs):
+                queue = context.Queue()
+                child = context.Process(target=_fill_large, args=(name, height, width, queue))
+                child.start()
+                child.join()
+                if child.exitcode != 0:
+                    raise SystemExit(f"{name} at {width}x{height} failed in its process (exit {child.exitcode})")
+                measured.append(queue.get())
+            row = {
+                key: {"median": statistics.median(m[key] for m in measured), "min": min(m[key] for m in measured),
+                      "max": max(m[key] for m in measured)}
+                for key in ("seconds", "peak_rss_mb")
+            }
+            out.setdefault(name, {})[f"{width}x{height}"] = {**row, "runs": measured}
+            print(f"{name} {width}x{height}: {row}", file=sys.stderr)
     return out
 
 
@@ -278,7 +288,8 @@ def main() -> None:
     parser.add_argument(
         "--large",
         action="store_true",
-        help="only time one fill of a 512x512 and a 12 Mpx (4000x3000) photo per learned model, with peak memory",
+        help="only time fills of a 512x512 and a 12 Mpx (4000x3000) photo per model, each in a new process, "
+        "with peak memory",
     )
     parser.add_argument(
         "--write-cards",
@@ -297,9 +308,10 @@ def main() -> None:
         methods[Path(name).name] = learned_fill(load_model(name))
     if args.large:
         names = [n for n in args.models.split(",") if n] or ["telea"]
-        sizes = large_photos(names, [(512, 512), (3000, 4000)])
+        sizes = large_photos(names, [(512, 512), (3000, 4000)], max(3, args.timing_runs))
         target = args.out.with_name("photos_large.json")
-        target.write_text(json.dumps({"machine": machine(), "fills": sizes}, indent=2) + "\n")
+        result = {"machine": machine(), "load_after": os.getloadavg(), "fills": sizes}
+        target.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {target}")
         return
     kinds = [k for k in args.kinds.split(",") if k]
