@@ -171,3 +171,84 @@ def test_wasserstein_step_moves_the_critic_and_then_the_generator_by_hand_worked
     assert logs["g_adv"] == pytest.approx(-w_expected * THETA, rel=1e-6)
     assert theta == pytest.approx(THETA - LR * generator_grad(w_expected, -w_expected), rel=1e-6)  # 1.13, 1.18
     assert logs["wasserstein"] == pytest.approx(W * (REAL - THETA), rel=1e-6)  # before the critic's update
+
+
+# ---- photo critics: a patch critic's scores weighed by the hole, and feature matching ----
+
+class IdentityCritic(nn.Module):
+    """Scores = the input's values, one per 'patch': (B, L) scores chosen by the test."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def test_gan_with_hole_patches_labels_the_fake_image_s_context_patches_real() -> None:
+    a, b, c, d = 0.3, -0.7, 1.2, -0.4
+    real, fake, holes = torch.tensor([[a, b]]), torch.tensor([[c, d]]), torch.tensor([[1.0, 0.0]])
+    loss, _ = exact_gan(hole_patches=True).critic_loss(IdentityCritic(), real, fake, holes)
+    # real patches against 1; the fake's hole patch (c) against 0, its context patch (d) against 1
+    assert loss.item() == pytest.approx((softplus(-a) + softplus(-b)) / 2 + (softplus(c) + softplus(-d)) / 2, rel=1e-6)
+    plain, _ = exact_gan().critic_loss(IdentityCritic(), real, fake)
+    assert plain.item() == pytest.approx((softplus(-a) + softplus(-b)) / 2 + (softplus(c) + softplus(d)) / 2, rel=1e-6)
+
+
+def test_gan_generator_loss_with_hole_patches_averages_the_hole_s_patches_only() -> None:
+    scores = torch.tensor([[0.5, -1.0, 2.0]], requires_grad=True)
+    loss = exact_gan().generator_adversarial_loss(scores, torch.tensor([[1.0, 0.0, 1.0]]))
+    loss.backward()
+    assert loss.item() == pytest.approx((softplus(-0.5) + softplus(-2.0)) / 2, rel=1e-6)
+    assert scores.grad.tolist()[0] == pytest.approx([-sigmoid(-0.5) / 2, 0.0, -sigmoid(-2.0) / 2], rel=1e-6)
+
+
+def test_patch_holes_are_exactly_the_scores_whose_patch_sees_a_hole_pixel() -> None:
+    from inpaintzoo.zoo.discriminators import patch
+
+    torch.manual_seed(0)
+    critic = patch(32, width=4, layers=3, norm="none").double()
+    mask = torch.zeros(1, 1, 32, 32, dtype=torch.bool)
+    mask[0, 0, 3:5, 20:29] = True
+    holes = critic.patch_holes(mask)[0]
+    images = torch.rand(1, 3, 32, 32, dtype=torch.double, requires_grad=True)
+    scores = critic(images)[0]
+    assert holes.shape == scores.shape and 0 < holes.sum() < len(holes)
+    for index in range(len(scores)):  # a score depends on a hole pixel iff its patch is marked
+        (grad,) = torch.autograd.grad(scores[index], images, retain_graph=True)
+        sees_hole = bool((grad.abs().sum(1, keepdim=True)[mask] > 0).any())
+        assert sees_hole == bool(holes[index]), index
+
+
+class FeatureCritic(LinearCritic):
+    """LinearCritic that shows its features: the scaled input (inner), then its score map."""
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [self.w * x, self(x).view(-1, 1, 1, 1)]
+
+
+def test_feature_matching_adds_the_critic_feature_distance_to_the_generator_s_loss() -> None:
+    weight = 3.0
+    objective = exact_gan(alpha=ALPHA, feature_matching=weight)
+    critic, generator = FeatureCritic(W), ConstantPatch(THETA)
+    objective.optimizers = {
+        "generator": torch.optim.SGD(generator.parameters(), lr=LR),
+        "discriminator": torch.optim.SGD(critic.parameters(), lr=LR),
+    }
+    images, mask = torch.full((1, 1, 1, 1), REAL), torch.ones(1, 1, 1, 1, dtype=torch.bool)
+    logs = objective.step(generator, critic, images, mask, judge="patch", step=0)  # type: ignore[arg-type]
+    w = W - LR * (-REAL * sigmoid(-W * REAL) + THETA * sigmoid(W * THETA))  # the critic moves as without matching
+    assert critic.w.item() == pytest.approx(w, rel=1e-6)
+    # matching = |w theta - w r| = w (r - theta), d/dtheta = -w; added to L_adv with its weight
+    assert logs["g_fm"] == pytest.approx(w * (REAL - THETA), rel=1e-6)
+    grad = generator_grad(w, -w * sigmoid(-w * THETA) + weight * -w)
+    assert generator.theta.item() == pytest.approx(THETA - LR * grad, rel=1e-6)
+
+
+def test_feature_matching_and_hole_patches_refuse_a_critic_without_them_in_one_line() -> None:
+    from inpaintzoo.errors import UsageError
+
+    with pytest.raises(UsageError, match="feature_matching needs a critic") as caught:
+        exact_gan(feature_matching=1.0).configure(ConstantPatch(THETA), LinearCritic(W), 1e-3, 0.0)  # type: ignore[arg-type]
+    assert "\n" not in str(caught.value)
+    with pytest.raises(UsageError, match="hole_patches needs a patch critic"):
+        exact_gan(hole_patches=True).configure(ConstantPatch(THETA), LinearCritic(W), 1e-3, 0.0)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="feature_matching must be 0 or more"):
+        exact_gan(feature_matching=-1.0)

@@ -10,7 +10,9 @@ mask itself as a fourth channel (`model_input`), so it is never blind to where t
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -239,7 +241,8 @@ def telea_fill(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     from a sound fill."""
     pixels = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     holes = mask.expand(images.shape[0], 1, *images.shape[-2:])[:, 0].cpu().numpy()
-    out = [telea(p, h) if h.any() else p for p, h in zip(pixels, holes)]
+    with ThreadPoolExecutor(max_workers=min(len(pixels), os.cpu_count() or 1)) as pool:  # OpenCV frees the GIL
+        out = list(pool.map(lambda p, h: telea(p, h) if h.any() else p, pixels, holes))
     filled = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(images.device, images.dtype).div_(255)
     return torch.where(mask.expand_as(images), filled, images)
 

@@ -12,6 +12,7 @@ batch norm breaks, so its critic needs `norm=layer` or `norm=none`.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from inpaintzoo.errors import UsageError
@@ -90,6 +91,24 @@ class PatchCritic(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.body(images).flatten(1)
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Each stage's activations, then the score map `(B, 1, h, w)` last: what feature matching compares."""
+        out: list[torch.Tensor] = []
+        x = images
+        for layer in self.body:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return [*out, x]
+
+    def patch_holes(self, mask: torch.Tensor) -> torch.Tensor:
+        """`(B, L)`: 1 where a score's patch sees any hole pixel of `mask` `(B, 1, H, W)`, following the strides."""
+        x = mask.float()
+        for layer in self.body:
+            if isinstance(layer, nn.Conv2d):
+                x = F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding)
+        return x.flatten(1)
 
 
 @components("discriminator", "patch")

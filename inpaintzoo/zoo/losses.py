@@ -27,6 +27,15 @@ Two switches every adversarial objective shares:
 - `warmup`: steps that train the generator on the reconstruction alone, at L2's cost (no critic
   passes); the critic joins afterwards, so it learns to judge a fill that already has the right
   colours and layout, and the adversary's push only adds the detail L2 averages away.
+- `feature_matching`: a weight for the L1 distance between the critic's inner features of the filled and
+  the true image, added to the generator's adversarial loss. Without a pretrained perceptual network
+  (none is available offline) the critic's own features are the perceptual space: matching them asks
+  for the true image's local statistics (edges, texture energy), not only for a score the critic accepts.
+
+For a patch critic that judges the whole image (`disc=patch`, scores `(B, L)`), `gan` with
+`hole_patches=true` labels only the patches that see the hole as fake; the patches of a filled image
+that see only context are the true pixels and are labelled real (as LaMa does), and the generator is
+scored on the hole's patches alone, so the critic's verdict is about the fill, not diluted by context.
 """
 
 from __future__ import annotations
@@ -190,9 +199,13 @@ class Adversarial(_Objective):
 
     uses_discriminator = True
 
-    def __init__(self, alpha: float, n_critic: int = 1, balance: bool = False, warmup: int = 0) -> None:
+    def __init__(
+        self, alpha: float, n_critic: int = 1, balance: bool = False, warmup: int = 0, feature_matching: float = 0.0
+    ) -> None:
         super().__init__()
         _check_range(self.name, alpha, 0.0, 1.0, "alpha")
+        if feature_matching < 0:
+            raise UsageError(f"loss {self.name!r}: feature_matching must be 0 or more, got {feature_matching}")
         if n_critic < 1:
             raise UsageError(f"loss {self.name!r}: n_critic must be at least 1, got {n_critic}")
         if warmup < 0:
@@ -201,17 +214,20 @@ class Adversarial(_Objective):
         self.n_critic = n_critic
         self.balance = balance
         self.warmup = warmup
+        self.feature_matching = feature_matching
+        #: whether the losses weigh a patch critic's scores by the hole (`patch_holes`); set by subclasses
+        self.hole_patches = False
 
     # what subclasses provide
     def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
         raise NotImplementedError
 
     def critic_loss(
-        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, holes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
-    def generator_adversarial_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+    def generator_adversarial_loss(self, fake_scores: torch.Tensor, holes: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def check_critic(self, critic: nn.Module) -> None:
@@ -227,11 +243,24 @@ class Adversarial(_Objective):
         if discriminator is None:
             raise UsageError(f"loss {self.name!r} needs a discriminator: choose one with disc=dcgan (or vgg, ...)")
         self.check_critic(discriminator)
+        if self.feature_matching > 0 and not hasattr(discriminator, "features"):
+            raise UsageError(
+                f"loss {self.name!r}: feature_matching needs a critic that shows its features (disc=patch); "
+                "set loss.feature_matching=0 for this one"
+            )
+        if self.hole_patches and not hasattr(discriminator, "patch_holes"):
+            raise UsageError(f"loss {self.name!r}: hole_patches needs a patch critic (disc=patch)")
         self.optimizers = {
             "generator": self.make_optimizer(model.parameters(), lr),
             "discriminator": self.make_optimizer(discriminator.parameters(), disc_lr if disc_lr > 0 else lr),
         }
         return self.optimizers
+
+    def patch_holes(self, critic: nn.Module, mask: torch.Tensor, judge: str, batch: int) -> torch.Tensor | None:
+        """`(B, L)` floats, 1 where a patch critic's patch sees the hole; None where the scores are not weighed."""
+        if not self.hole_patches or judge != "image" or not hasattr(critic, "patch_holes"):
+            return None
+        return critic.patch_holes(mask.expand(batch, 1, *mask.shape[-2:]))
 
     def updates_generator(self, step: int) -> bool:
         return (step + 1) % self.n_critic == 0
@@ -276,7 +305,7 @@ class Adversarial(_Objective):
         optimizer = self.optimizer("discriminator")
         real = model.judged(images, mask, None, judge)
         fake = model.judged(images, mask, patch.detach(), judge)
-        loss, logs = self.critic_loss(critic, real, fake)
+        loss, logs = self.critic_loss(critic, real, fake, self.patch_holes(critic, mask, judge, len(fake)))
         optimizer.zero_grad(set_to_none=True)
         self.scaled(loss).backward()
         self.step_optimizer(optimizer)
@@ -296,12 +325,23 @@ class Adversarial(_Objective):
 
         With `balance`, the two gradients are mixed at the patch instead, the adversarial one rescaled to the
         reconstruction's norm (`adv_scale` in the logs), and the patch's gradient flows into the generator.
+        With `feature_matching`, L_adv also holds that weight times the critic's feature distance (`g_fm`).
         """
         optimizer = self.optimizer("generator")
         with frozen(critic):
             reconstruction = model.reconstruction_loss(patch, images, mask)
-            adversarial = self.generator_adversarial_loss(critic(model.judged(images, mask, patch, judge)))
+            fake = model.judged(images, mask, patch, judge)
+            holes = self.patch_holes(critic, mask, judge, len(fake))
+            matching = None
+            if self.feature_matching > 0:
+                fake_scores, matching = self.scores_and_matching(critic, fake, model.judged(images, mask, None, judge))
+            else:
+                fake_scores = critic(fake)
+            adversarial = self.generator_adversarial_loss(fake_scores, holes)
             logs = {"loss": reconstruction.item(), "g_adv": adversarial.item()}
+            if matching is not None:
+                logs["g_fm"] = matching.item()
+                adversarial = adversarial + self.feature_matching * matching
             optimizer.zero_grad(set_to_none=True)
             if self.balance:
                 (g_rec,) = torch.autograd.grad(self.scaled(reconstruction), patch, retain_graph=True)
@@ -313,6 +353,18 @@ class Adversarial(_Objective):
                 self.scaled(self.alpha * reconstruction + (1 - self.alpha) * adversarial).backward()
             self.step_optimizer(optimizer)
         return logs
+
+    def scores_and_matching(
+        self, critic: nn.Module, fake: torch.Tensor, real: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critic's scores of `fake` and the mean over its inner layers of the L1 distance to `real`'s features."""
+        fake_features = critic.features(fake)
+        with torch.no_grad():
+            real_features = critic.features(real)
+        inner = list(zip(fake_features[:-1], real_features[:-1]))
+        distances = [(f - r).abs().mean() for f, r in inner]
+        matching = torch.stack(distances).mean() if distances else fake.new_zeros(())
+        return fake_features[-1].flatten(1), matching
 
 
 @components("loss", "gan")
@@ -333,8 +385,10 @@ class GAN(Adversarial):
         beta2: float = 0.999,
         balance: bool = False,
         warmup: int = 0,
+        feature_matching: float = 0.0,
+        hole_patches: bool = False,
     ) -> None:
-        super().__init__(alpha, balance=balance, warmup=warmup)
+        super().__init__(alpha, balance=balance, warmup=warmup, feature_matching=feature_matching)
         _check_range(self.name, flip_rate, 0.0, 1.0, "flip_rate")
         _check_range(self.name, beta1, 0.0, 1.0, "beta1")
         _check_range(self.name, beta2, 0.0, 1.0, "beta2")
@@ -344,6 +398,7 @@ class GAN(Adversarial):
         self.real_range = (real_low, real_high)
         self.fake_range = (fake_low, fake_high)
         self.betas = (beta1, beta2)
+        self.hole_patches = hole_patches
         #: random source of the labels (None: torch's global generator, seeded by the engine)
         self.generator: torch.Generator | None = None
 
@@ -354,25 +409,34 @@ class GAN(Adversarial):
         return sample_labels(n, real, self.real_range, self.fake_range, self.flip_rate, self.generator, device)
 
     def critic_loss(
-        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, holes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """BCE on real and fake; with `holes` (B, L), a fake image's patches that miss the hole count as real."""
         real_scores, fake_scores = critic(real), critic(fake)  # separate batches: separate batch statistics
 
         def labels(scores: torch.Tensor, is_real: bool) -> torch.Tensor:  # a patch critic scores (B, L): one per patch
             drawn = self.labels(len(scores), is_real, scores.device)
             return drawn.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
 
+        fake_targets = labels(fake_scores, False)
+        if holes is not None:
+            fake_targets = torch.where(holes > 0, fake_targets, labels(fake_scores, True))
         loss = F.binary_cross_entropy_with_logits(
             real_scores, labels(real_scores, True)
-        ) + F.binary_cross_entropy_with_logits(fake_scores, labels(fake_scores, False))
+        ) + F.binary_cross_entropy_with_logits(fake_scores, fake_targets)
         with torch.no_grad():
-            d_real, d_fake = torch.sigmoid(real_scores).mean(), torch.sigmoid(fake_scores).mean()
+            d_real, d_fake = torch.sigmoid(real_scores.float()).mean(), torch.sigmoid(fake_scores.float())
+            d_fake = d_fake.mean() if holes is None else (d_fake * holes).sum() / holes.sum().clamp_min(1)
         logs = {"d_real": d_real.item(), "d_fake": d_fake.item()}
         return loss, logs
 
-    def generator_adversarial_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
-        """-log D(G(x)): maximise the discriminator's belief in the fake (strong gradients early on)."""
-        return F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores))
+    def generator_adversarial_loss(self, fake_scores: torch.Tensor, holes: torch.Tensor | None = None) -> torch.Tensor:
+        """-log D(G(x)): maximise the discriminator's belief in the fake (strong gradients early on);
+        with `holes`, averaged over the patches that see the hole."""
+        if holes is None:
+            return F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores))
+        each = F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores), reduction="none")
+        return (each * holes).sum() / holes.sum().clamp_min(1)
 
 
 class _Wasserstein(Adversarial):
@@ -384,7 +448,7 @@ class _Wasserstein(Adversarial):
         estimate = critic(real).mean() - critic(fake).mean()
         return -estimate, {"wasserstein": estimate.item()}
 
-    def generator_adversarial_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+    def generator_adversarial_loss(self, fake_scores: torch.Tensor, holes: torch.Tensor | None = None) -> torch.Tensor:
         return -fake_scores.mean()
 
 
@@ -405,7 +469,7 @@ class WGAN(_Wasserstein):
         return torch.optim.RMSprop(params, lr=lr)
 
     def critic_loss(
-        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, holes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
         return self.wasserstein_terms(critic, real, fake)
 
@@ -451,7 +515,7 @@ class WGANGP(_Wasserstein):
         return adam(params, lr=lr, betas=self.betas)
 
     def critic_loss(
-        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, holes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
         loss, logs = self.wasserstein_terms(critic, real, fake)
         penalty = gradient_penalty(critic, real, fake)
