@@ -265,7 +265,7 @@ def zoo_rows(
     filling the 1,000 images again in every mode would cost the density models' fill time twice. The grid's fills
     are recomputed from the entry's weights on the grid's own images.
     """
-    from inpaintzoo.pretrained import get_entry, load_pretrained, read_card
+    from inpaintzoo.hub import get_entry, load_pretrained, read_card
 
     entry = read_card(folder / f"{name}.json") if folder is not None else get_entry(name)
     card = entry.card

@@ -96,7 +96,7 @@ def main() -> None:
     if args.k < 2:
         raise SystemExit(f"--k must be at least 2 fills to weigh (got {args.k})")
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-    from inpaintzoo.pretrained import load_pretrained, read_card
+    from inpaintzoo.hub import load_pretrained, read_card
 
     results: list[dict[str, object]] = []
     names = [Path(e).stem if e.endswith(".json") else e for e in args.entries]

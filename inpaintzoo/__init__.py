@@ -9,13 +9,14 @@ The Python face, for notebooks and scripts::
     run = inpaintzoo.load_run(run_dir)
     filled = run.inpaint(images, mask)
     zoo = inpaintzoo.pretrained("unet.freeform")   # a pretrained entry: a Run without a run directory
+
+The functions import the engine when called, so `import inpaintzoo` (and `inpaintzoo --help`) stays free of torch.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inpaintzoo import pretrained  # a callable module: inpaintzoo.pretrained("unet.l2") is a Run
 from inpaintzoo.plugins import default_registry, hookimpl, load_registry
 from inpaintzoo.registry import KINDS, Collection, Component, Registry
 
@@ -49,9 +50,20 @@ def load_run(path: str, checkpoint: str = "best", device: str = "auto") -> Run:
     return _load_run(path, checkpoint=checkpoint, device=device)
 
 
+def pretrained(name: str, device: str = "auto") -> Run:
+    """A pretrained entry (`unet.l2`) or classical fill (`telea`) by name, loaded as a `Run` without a run directory.
+
+    The entries are `inpaintzoo.hub`'s; see `inpaintzoo models` for what is installed."""
+    from inpaintzoo.hub.load import load_pretrained
+
+    return load_pretrained(name, device=device)
+
+
 def list_pretrained(pattern: str = "*") -> list[Any]:
     """Pretrained entries (name, config, weights, card with metrics) whose name matches a glob pattern."""
-    return pretrained.list_pretrained(pattern)
+    from inpaintzoo.hub.load import list_pretrained as _list_pretrained
+
+    return _list_pretrained(pattern)
 
 
 def inpaint(run_dir: str, images: Any, mask: Any = None, **kwargs: Any) -> Any:

@@ -123,6 +123,7 @@ class ClassicalModel:
     any image size, any hole, nothing to train, always on the CPU. `inpaintzoo.pretrained("telea")` returns one."""
 
     is_density = False
+    decodes = False  # a classical fill takes no decoding options
     image_size = 0  # no size of its own: every hole is given by a mask
     config: dict = {"task": "classical"}
 

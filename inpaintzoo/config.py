@@ -342,3 +342,14 @@ def load_config(path: Path) -> dict[str, Any]:
     if not isinstance(config.get("task"), str) or not isinstance(config.get("train"), dict):
         raise RunDirError(f"{path} has no 'task' and 'train' entries: it is not a config `train` wrote")
     return config
+
+
+def run_config(overrides: Iterable[str], registry: Registry, resume: Path | None = None) -> dict[str, Any]:
+    """The config `train` runs: the overrides resolved, on top of the run's own config where it resumes one."""
+    base = None
+    if resume is not None:
+        if not (resume / "config.json").is_file():
+            raise UsageError(f"{resume} is not a run directory (no config.json): give a directory `train` wrote")
+        base = load_config(resume / "config.json")
+        check_plugins(base, registry)
+    return resolve_config(list(overrides), registry, base=base)

@@ -3,8 +3,12 @@
 The core (runs, the CLI, the web app, the benchmarks) calls these, never a family by name:
 
 - `FillsHoles`: anything loaded as a model (a context encoder's run, a density model's run, a classical fill):
-  `inpaint(images, mask, strategy=..., **decoding)`, `serves(mask, strategy)`, `is_density`, `name`.
+  `inpaint(images, mask, strategy=..., **decoding)`, `serves(mask, strategy)`, `decodes`, `name`.
 - `DensityModel`: what a density plugin provides: `nll(images)` to train on and `fill(images, mask, mode, ...)`.
+- `Objective`: what trains a model (a `loss` plugin, or a density model's likelihood): `configure`, `step`.
+- `MaskSampler`: a `mask` plugin: `mask(batch, generator)` bool holes; `box` when every hole is one rectangle.
+- `ModelFamily`: how one family (context encoders, density models) is built, trained, validated and filled;
+  `inpaintzoo.families` holds the two adapters, and nothing else asks which family it holds.
 - `SizePolicy`: a model of one size, or a fully convolutional one that takes any size divisible by N.
 - `Decoding`: how a density model decodes (mode, k, tau, window, mirror, temperature, seed), built once from
   the command line, the page or a card and handed down.
@@ -68,11 +72,81 @@ class SizePolicy(Protocol):
 
 
 @runtime_checkable
+class Objective(Protocol):
+    """What trains a model: makes its optimisers, then performs one update per batch.
+
+    `scaler` is set by the engine for fp16 on CUDA (losses scaled before backward, steps unscaled)."""
+
+    uses_discriminator: bool
+    scaler: torch.amp.GradScaler | None
+
+    def configure(
+        self, model: torch.nn.Module, discriminator: torch.nn.Module | None, lr: float, disc_lr: float
+    ) -> dict[str, torch.optim.Optimizer]: ...
+
+    def step(
+        self,
+        model: torch.nn.Module,
+        discriminator: torch.nn.Module | None,
+        images: torch.Tensor,
+        mask: torch.Tensor,
+        judge: str,
+        step: int,
+    ) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class MaskSampler(Protocol):
+    """A `mask` plugin: `(B, 1, S, S)` bool holes; `box` is the one rectangle every hole is, or None."""
+
+    box: tuple[int, int, int, int] | None
+
+    def __call__(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ModelFamily(Protocol):
+    """One family of models, adapted to the core once (`inpaintzoo.families`), chosen by the config's `task`."""
+
+    task: str
+    component_group: str  # the registry kind of the family's model: encoder or density
+    decodes: bool  # whether its fills take a `Decoding`
+    recalibrates_ema: bool  # whether the moving average's batch-norm statistics are measured afresh
+    curve_keys: tuple[str, str]  # the training and validation curves worth plotting
+
+    def build_models(self, config: dict[str, Any], registry: Any, mask: Any) -> Any: ...
+
+    def run_name_parts(self, config: dict[str, Any]) -> list[str]: ...
+
+    def describe(self, config: dict[str, Any]) -> str: ...  # "pixelcnn density model", "unet context encoder (l2 loss)"
+
+    def parts(self, config: dict[str, Any]) -> list[str]: ...  # the config groups that make the model
+
+    def geometry(self, model: torch.nn.Module, size: int) -> Any: ...
+
+    def refuses(self, hole_pixels: int, strategy: str) -> str | None: ...
+
+    def filler(
+        self, model: torch.nn.Module, decoding: Decoding, device: torch.device, owner: str
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]: ...
+
+    def preview_fill(self, model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
+
+    def dry_run(self, model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> None: ...
+
+    def validate(
+        self, model: torch.nn.Module, images: list[torch.Tensor], masks: list[torch.Tensor]
+    ) -> dict[str, float]: ...
+
+    def evaluation(self) -> Any: ...
+
+
+@runtime_checkable
 class FillsHoles(Protocol):
     """Anything loaded as a model: a run, a pretrained entry, a classical fill."""
 
     name: str
-    is_density: bool
+    decodes: bool  # whether `inpaint` takes decoding options (mode, k, tau, window, mirror, temperature, seed)
 
     def serves(self, mask: Any, strategy: str = "crop") -> str | None: ...
 

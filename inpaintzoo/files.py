@@ -1,6 +1,7 @@
 """Files that appear whole or not at all: the one way inpaintzoo writes checkpoints, weights and downloads.
 
-Also `refuse_existing`: the one check that keeps an output from replacing a file without `--overwrite`.
+Also `refuse_existing`: the one check that keeps an output from replacing a file without `--overwrite`, and
+`check_out_folder`: an output folder that cannot be one is refused before anything is computed.
 
 `atomic_path(target)` hands out a temporary path beside the target. When the block ends normally the file is
 fsynced, given the permissions of any file the user creates (the umask, not `mkstemp`'s private 0600: run
@@ -47,3 +48,13 @@ def refuse_existing(paths: list[Path], overwrite: bool) -> None:
     existing = [p for p in paths if p.exists()]
     if existing and not overwrite:
         raise UsageError(f"{existing[0]} already exists: pass --overwrite or choose another --out")
+
+
+def check_out_folder(out: Path) -> None:
+    """`--out` must be a folder or creatable as one: not a file, nor under one."""
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"is under {parent}, which is a file"
+                raise UsageError(f"--out {out} {what}: give a folder")
+            return

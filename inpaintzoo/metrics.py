@@ -9,6 +9,7 @@ the accumulator's result equals the one computed on the whole set at once up to 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -221,3 +222,8 @@ def evaluate(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dic
     acc = MetricAccumulator()
     acc.update(pred, truth, mask)
     return acc.compute()
+
+
+def bits_per_dim(nll: torch.Tensor | float, images: torch.Tensor) -> Any:
+    """A negative log-likelihood in nats, summed over one image's sub-pixels, as bits per sub-pixel."""
+    return nll / (images[0].numel() * math.log(2))

@@ -39,7 +39,7 @@ CONTRACT_ARGS: dict[str, tuple[str, ...]] = {
     "loss": (),
     "dataset": ("split",),  # image_size is a user parameter of datasets (data.image_size=64)
     "mask": ("image_size",),
-    "pretrained": (),  # an entry (inpaintzoo.pretrained.PretrainedEntry): calling it loads the trained model
+    "pretrained": (),  # an entry (inpaintzoo.hub.card.PretrainedEntry): calling it loads the trained model
 }
 
 _MISSING = inspect.Parameter.empty

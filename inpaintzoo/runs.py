@@ -12,21 +12,18 @@ import torch
 from torch import nn
 
 from inpaintzoo.config import check_plugins, load_config, resolve_config
-from inpaintzoo.contracts import Decoding, call_supported
-from inpaintzoo.engine.build import build_dataset, build_mask, build_models, holdout, image_size, resolve_device
+from inpaintzoo.contracts import Decoding, ModelFamily
+from inpaintzoo.engine.build import build_dataset, build_mask, holdout, image_size, resolve_device
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state
 from inpaintzoo.engine.precision import autocast
 from inpaintzoo.engine.progress import Progress
 from inpaintzoo.errors import DataError, RunDirError, UsageError
+from inpaintzoo.families import build_models, family_of
 from inpaintzoo.metrics import MetricAccumulator, hole_gradient_energy
 from inpaintzoo.photos import Geometry, check_image_size, check_strategy, fill_images, serves
 from inpaintzoo.registry import Registry
 
 DENSITY_MODES = ("greedy", "sample", "mean", "best-of-k", "posterior-mean")
-
-
-#: `original` on a density model: at most this many hole pixels, each a sequential step (row-lstm: ~20 s on 2 cores)
-MAX_DENSITY_HOLE = 64 * 64
 
 #: `evaluate`'s name for the held-out validation slice of the training split
 VAL_SPLIT = "val"
@@ -58,9 +55,14 @@ class Run:
         return self.path.name if self.path is not None else "run"
 
     @property
+    def family(self) -> ModelFamily:
+        """How this run's family is built, trained and filled (`inpaintzoo.families`)."""
+        return family_of(self.config)
+
+    @property
     def owner(self) -> str:
         """The model's component and the plugin it comes from, for messages about what it lacks."""
-        group = "density" if self.is_density else "encoder"
+        group = self.family.component_group
         name = self.config.get(group, {}).get("name")
         try:
             plugin = self.registry.get(group, name).plugin
@@ -70,7 +72,13 @@ class Run:
 
     @property
     def is_density(self) -> bool:
-        return self.config["task"] == "density"
+        """Whether this is a density model (for display; behaviour goes through `family`)."""
+        return self.family.task == "density"
+
+    @property
+    def decodes(self) -> bool:
+        """Whether the model takes a `Decoding` (mode, k, tau, window, mirror, temperature, seed) when it fills."""
+        return self.family.decodes
 
     @property
     def image_size(self) -> int:
@@ -79,9 +87,7 @@ class Run:
     @property
     def geometry(self) -> Geometry:
         """What `photos` needs: the model's size, the one box it fills (if any), whether it runs at any size."""
-        box = None if self.is_density else getattr(self.model, "box", None)
-        multiple = None if self.is_density else getattr(self.model, "size_multiple", None)
-        return Geometry(self.image_size, box, any_size=self.is_density or multiple is not None, multiple=multiple or 0)
+        return self.family.geometry(self.model, self.image_size)
 
     def serves(self, mask: torch.Tensor, strategy: str = "crop") -> str | None:
         """None if this model can fill `mask` ((H, W), (1, H, W) or (B, 1, H, W) bool) with `strategy`, else why.
@@ -91,12 +97,7 @@ class Run:
         mask = torch.as_tensor(mask).bool()
         masks = mask.reshape(-1, *mask.shape[-2:])
         for m in masks:
-            reason = serves(self.geometry, m.cpu(), strategy)
-            if reason is None and self.is_density and strategy == "original" and int(m.sum()) > MAX_DENSITY_HOLE:
-                reason = (
-                    f"a density model fills pixel by pixel, and {int(m.sum())} hole pixels at the image's own size "
-                    f"is more than {MAX_DENSITY_HOLE} sequential steps: use --strategy crop"
-                )
+            reason = serves(self.geometry, m.cpu(), strategy) or self.family.refuses(int(m.sum()), strategy)
             if reason is not None:
                 if self.geometry.box is not None:
                     reason += f"; {alternatives(self.registry)}"
@@ -148,7 +149,7 @@ class Run:
         `DensityModel.fill`). `precision` (fp32, bf16) is the autocast the model runs under.
         """
         check_strategy(strategy)
-        if self.is_density and mode not in DENSITY_MODES:
+        if self.decodes and mode not in DENSITY_MODES:
             raise UsageError(f"unknown mode {mode!r}: choose {', '.join(DENSITY_MODES)}")
         images = images.to(self.device, torch.float32)
         if mask is None:
@@ -165,18 +166,13 @@ class Run:
         reason = self.serves(mask[:1] if mask.stride(0) == 0 else mask, strategy)
         if reason is not None:
             raise DataError(reason)
-        g = torch.Generator(device=self.device).manual_seed(seed) if self.is_density else None
-        decoding = Decoding(mode, temperature, k, tau, window, mirror, seed)
+        model_fill = self.family.filler(
+            self.model, Decoding(mode, temperature, k, tau, window, mirror, seed), self.device, self.owner
+        )
 
         def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
             with autocast(self.device, precision):
-                if self.is_density:  # only the options this model's fill() takes (older plugins take fewer)
-                    out = call_supported(
-                        self.model.fill, x, m, owner=self.owner, generator=g, **decoding.options()
-                    )
-                else:
-                    out = self.model.inpaint(x, m)
-            return out.float()
+                return model_fill(x, m).float()
 
         return fill_images(images, mask, fill, self.geometry, strategy)
 
@@ -206,8 +202,7 @@ class Run:
         acc = MetricAccumulator()
         g = torch.Generator().manual_seed(12345)
         preview: list[torch.Tensor] = []
-        ess: list[torch.Tensor] = []  # posterior-mean: the effective sample size of each image
-        nll = 0.0
+        extra = self.family.evaluation()  # what this family adds (a density model: bits/dim, ESS)
         energy = [0.0, 0.0]  # gradient energy in the hole: fills, truth (their ratio is `sharpness`)
         with Progress(enabled=progress) as bar:
             task = bar.task(f"eval {split}", total=len(images))
@@ -218,21 +213,14 @@ class Run:
                 acc.update(pred, x, mask)
                 energy[0] += hole_gradient_energy(pred, mask)
                 energy[1] += hole_gradient_energy(x, mask)
-                if self.is_density:
-                    if getattr(self.model, "last_ess", None) is not None:
-                        ess.append(self.model.last_ess.cpu())
-                    nll += self.model.nll(x).sum().item()
+                extra.update(self.model, x)
                 if not preview:
                     preview = Preview([torch.where(mask, torch.ones_like(x), x).cpu(), pred.cpu(), x.cpu()])
                     preview.mask = mask.cpu()
                 bar.advance(task, by=x.shape[0])
         metrics = acc.compute()
         metrics["sharpness"] = energy[0] / energy[1] if energy[1] else math.nan
-        if self.is_density:
-            metrics["bits_per_dim"] = nll / (len(images) * images[0].numel() * math.log(2))
-        if ess:
-            metrics["ess"] = torch.cat(ess).mean().item()
-            metrics["ess_median"] = torch.cat(ess).median().item()
+        metrics.update(extra.compute(images))
         metrics["images"] = len(images)
         return metrics, preview
 

@@ -82,6 +82,12 @@ def combinations(overrides: Sequence[str]) -> list[list[str]]:
     ]
 
 
+def sweep_configs(overrides: Sequence[str], registry: Registry) -> list[dict[str, Any]]:
+    """The resolved config of every combination (`train -m --print-config`), nothing trained."""
+    fixed, _ = expand(overrides)
+    return [resolve_config([*fixed, *combo], registry) for combo in combinations(overrides)]
+
+
 def slug(combination: Sequence[str]) -> str:
     """A directory-name-safe label of a combination: `encoder=resnet train.lr=1e-3` -> `encoder=resnet_lr=1e-3`."""
     words = []

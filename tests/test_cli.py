@@ -160,7 +160,7 @@ def info_rows(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatc
     """`inpaintzoo info` on a console wide enough for one line a row: {key: value}."""
     from rich.console import Console
 
-    from inpaintzoo import cli
+    from inpaintzoo.cli import common as cli
 
     monkeypatch.setattr(cli, "console", Console(width=250))
     code, out, _ = run(capsys, "info")
@@ -300,7 +300,7 @@ def test_eval_split_val_is_the_slice_the_run_validated_on(
 def test_eval_grid_labels_columns_with_hole_mse(
     capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
 ) -> None:
-    from inpaintzoo.cli import hole_mse_labels
+    from inpaintzoo.evaluation import hole_mse_labels
     from inpaintzoo.runs import load_run
     from inpaintzoo.viz import column_header_height
 

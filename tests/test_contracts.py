@@ -121,3 +121,43 @@ def test_builtins_satisfy_the_protocols() -> None:
     assert isinstance(unet, FillsHoles) and isinstance(unet.model, SizePolicy)
     assert unet.model.size_multiple is None  # a 32x32 model: one size
     assert isinstance(ClassicalModel("telea"), FillsHoles)
+
+
+def test_the_plugin_guide_shows_the_protocols_the_code_defines() -> None:
+    """docs/plugins.md quotes `Objective` and `DensityModel` from contracts.py: an edit to either shows up there."""
+    import inspect
+    from pathlib import Path
+
+    from inpaintzoo import contracts
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    for protocol in (contracts.Objective, contracts.DensityModel):
+        assert inspect.getsource(protocol).strip() in guide, f"docs/plugins.md no longer shows {protocol.__name__}"
+
+
+def test_every_family_and_objective_meets_its_protocol() -> None:
+    from inpaintzoo import contracts
+    from inpaintzoo.families import FAMILIES, Likelihood
+    from inpaintzoo.zoo.losses import GAN, L2, WGAN, WGANGP
+
+    assert set(FAMILIES) == {"context-encoder", "density"}
+    assert all(isinstance(family, contracts.ModelFamily) for family in FAMILIES.values())
+    for objective in (L2(), GAN(), WGAN(), WGANGP(), Likelihood()):
+        assert isinstance(objective, contracts.Objective), type(objective).__name__
+
+
+def test_no_module_outside_the_family_adapters_branches_on_the_family() -> None:
+    """The families are told apart in `inpaintzoo/families.py` only: nothing else reads the config's task to decide."""
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "inpaintzoo"
+    pattern = re.compile(r"""\.is_density\b|\[["']task["']\]\s*==|get\(["']task["']\)\s*==""")
+    offenders = [
+        f"{path.relative_to(package)}:{number}"
+        for path in package.rglob("*.py")
+        if path.name != "families.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

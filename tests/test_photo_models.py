@@ -230,7 +230,7 @@ def test_classical_fills_load_like_any_model() -> None:
 def test_default_model_is_the_best_photo_entry() -> None:
     from types import SimpleNamespace
 
-    from inpaintzoo.pretrained import default_model
+    from inpaintzoo.hub import default_model
 
     def entry(name: str, data: str, psnr: float | None = None) -> SimpleNamespace:
         card = {"photo_benchmark": {"mean_psnr": psnr}} if psnr is not None else {}

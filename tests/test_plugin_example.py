@@ -176,8 +176,9 @@ def test_minimal_encoder_pairs_with_every_builtin_decoder() -> None:
     import torch
 
     from inpaintzoo.config import resolve_config
-    from inpaintzoo.engine.build import build_mask, build_models
+    from inpaintzoo.engine.build import build_mask
     from inpaintzoo.errors import UsageError
+    from inpaintzoo.families import build_models
     from inpaintzoo.plugins import load_registry
 
     path = MINIMAL / "src" / "inpaintzoo_minimal" / "__init__.py"

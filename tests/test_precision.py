@@ -74,8 +74,9 @@ def test_channels_last_computes_what_the_default_layout_does() -> None:
     import copy
 
     from inpaintzoo.config import resolve_config
-    from inpaintzoo.engine.build import build_mask, build_models
+    from inpaintzoo.engine.build import build_mask
     from inpaintzoo.engine.precision import to_channels_last
+    from inpaintzoo.families import build_models
     from inpaintzoo.plugins import default_registry
 
     registry = default_registry()

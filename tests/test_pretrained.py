@@ -23,7 +23,7 @@ from PIL import Image
 
 import inpaintzoo
 import inpaintzoo.plugins
-from inpaintzoo import pretrained as P
+from inpaintzoo import hub as P
 from inpaintzoo.cli import main
 from inpaintzoo.errors import DataError, UsageError
 from inpaintzoo.photos import inpaint_photo
@@ -184,7 +184,7 @@ def test_centre_model_names_the_model_that_can_fill_a_stroke(registry: Registry)
 
 
 def test_any_size_photo_with_a_stroke(registry: Registry) -> None:
-    run = inpaintzoo.pretrained.load_pretrained("cnn.brush", device="cpu", registry=registry)
+    run = P.load_pretrained("cnn.brush", device="cpu", registry=registry)
     image, hole = photo((256, 256)), stroke(256, 256)
     out = inpaint_photo(run, image, hole)
     assert out.shape == (256, 256, 3) and np.array_equal(out[~hole], image[~hole])

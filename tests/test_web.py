@@ -509,12 +509,12 @@ def test_a_density_entry_is_offered_with_its_cards_decoding_first() -> None:
     from inpaintzoo.runs import DENSITY_MODES
     from inpaintzoo.web.models import ServedModel
 
-    served = ServedModel("px", "pretrained", SimpleNamespace(is_density=True),
+    served = ServedModel("px", "pretrained", SimpleNamespace(decodes=True, is_density=True),
                          decoding={"mode": "posterior-mean", "k": 16, "tau": 0.1})  # fmt: skip
     assert served.modes[0] == "posterior-mean" and sorted(served.modes) == sorted(DENSITY_MODES)
     assert served.decode_options("posterior-mean") == {"k": 16, "tau": 0.1}
     assert served.decode_options("mean") == {}
-    plain = ServedModel("run", "run", SimpleNamespace(is_density=True))
+    plain = ServedModel("run", "run", SimpleNamespace(decodes=True, is_density=True))
     assert plain.modes == list(DENSITY_MODES) and plain.decode_options("greedy") == {}
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 import inpaintzoo
 from inpaintzoo.cli import main
 from inpaintzoo.data.masks import BrushMask
-from inpaintzoo.pretrained import sha256_file
+from inpaintzoo.hub import sha256_file
 
 ZOO = Path(inpaintzoo.__file__).parent / "zoo" / "pretrained"
 SAMPLES = Path(inpaintzoo.__file__).parent / "data" / "samples"

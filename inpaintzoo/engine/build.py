@@ -1,23 +1,19 @@
 """Turn a resolved run config into live objects through the registry.
 
-This is the only place that knows how the kinds plug into each other: the encoder is told the image
-size, the decoder the encoder's output shape and the patch size, the discriminator what it judges.
+The datasets, masks and devices every family shares; how each family's models are built from their parts (the
+encoder told the image size, the decoder the encoder's output shape, the critic what it judges) is in
+`inpaintzoo.families`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from inpaintzoo.config import component_args
-from inpaintzoo.context_encoder import ContextEncoder, patch_box
 from inpaintzoo.errors import UsageError
 from inpaintzoo.registry import Registry
-
-IN_CHANNELS = 4  # RGB with the hole filled, plus the mask channel
 
 
 def image_size(config: dict[str, Any]) -> int:
@@ -47,71 +43,6 @@ def build_mask(config: dict[str, Any], registry: Registry) -> Any:
     return registry.build(
         "mask", config["mask"]["name"], image_size=image_size(config), **component_args(config["mask"])
     )
-
-
-@dataclass
-class Models:
-    """What a run trains: the inpainting model, and for adversarial losses the discriminator and objective."""
-
-    model: nn.Module
-    discriminator: nn.Module | None = None
-    objective: Any = None
-
-
-def build_models(config: dict[str, Any], registry: Registry, mask: Any) -> Models:
-    size = image_size(config)
-    if config["task"] == "density":
-        return Models(
-            registry.build("density", config["density"]["name"], image_size=size, **component_args(config["density"]))
-        )
-    settings = config["model"]
-    box = getattr(mask, "box", None)
-    if box is not None and settings["overlap"] * 2 + box[2] > size:
-        raise UsageError(
-            f"model.overlap={settings['overlap']} is larger than the context around the {box[2]}x{box[3]} hole "
-            f"in a {size}x{size} image; lower model.overlap"
-        )
-    encoder = registry.build(
-        "encoder",
-        config["encoder"]["name"],
-        in_channels=IN_CHANNELS,
-        image_size=size,
-        **component_args(config["encoder"]),
-    )
-    decoder = registry.build(
-        "decoder",
-        config["decoder"]["name"],
-        in_channels=encoder.out_channels,
-        in_size=encoder.out_size,
-        patch_size=patch_box(size, box, settings["overlap"])[2],
-        **component_args(config["decoder"]),
-    )
-    model = ContextEncoder(
-        encoder,
-        decoder,
-        size,
-        box,
-        settings["overlap"],
-        settings["overlap_weight"],
-        getattr(mask, "fill", "zeros"),
-        mirror=settings.get("mirror", False),  # runs written before the setting existed
-        residual=settings.get("residual", False),
-    )
-    objective = registry.build("loss", config["loss"]["name"], **component_args(config["loss"]))
-    discriminator = None
-    if getattr(objective, "uses_discriminator", False):
-        if config["disc"]["name"] is None:
-            raise UsageError(f"loss={config['loss']['name']} needs a discriminator: add disc=NAME (e.g. disc=dcgan)")
-        judged = model.judged_size(settings["judge"])
-        discriminator = registry.build(
-            "discriminator", config["disc"]["name"], image_size=judged, **component_args(config["disc"])
-        )
-    elif config["disc"]["name"] is not None:
-        raise UsageError(
-            f"disc={config['disc']['name']} is set but loss={config['loss']['name']} uses no "
-            "discriminator: choose loss=gan, loss=wgan or loss=wgan-gp, or drop disc="
-        )
-    return Models(model, discriminator, objective)
 
 
 def resolve_device(name: str, setting: str = "train.device") -> torch.device:

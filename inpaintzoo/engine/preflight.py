@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from inpaintzoo.config import validate
-from inpaintzoo.engine.build import Models, build_mask, build_models, image_size
+from inpaintzoo.engine.build import build_mask, image_size
 from inpaintzoo.errors import InpaintzooError, UsageError
+from inpaintzoo.families import Models, build_models, family_of
 from inpaintzoo.registry import Registry
 
 GIB = 1024**3
@@ -102,11 +103,8 @@ def activation_bytes_per_image(models: Models, config: dict[str, Any], registry:
     try:
         model.train()
         with torch.no_grad(), torch.random.fork_rng(devices=[]):  # the run's random streams stay untouched
-            if config["task"] == "density":
-                model.nll(images)
-            else:
-                mask = build_mask(config, registry)(2, generator=torch.Generator().manual_seed(0)).to("meta")
-                model(images, mask)
+            mask = build_mask(config, registry)(2, generator=torch.Generator().manual_seed(0)).to("meta")
+            family_of(config).dry_run(model, images, mask)
     except Exception:  # noqa: BLE001 - a model the meta device cannot run: no estimate
         return None
     finally:

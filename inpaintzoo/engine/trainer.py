@@ -25,25 +25,15 @@ import torch
 
 from inpaintzoo.config import PROVENANCE_KEY, provenance, save_config
 from inpaintzoo.data.augment import Augment, FlipShift, arrange_batch
-from inpaintzoo.engine.build import (
-    Models,
-    build_dataset,
-    build_mask,
-    build_models,
-    holdout,
-    image_size,
-    resolve_device,
-)
+from inpaintzoo.engine.build import build_dataset, build_mask, holdout, image_size, resolve_device
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from inpaintzoo.engine.distributed import Distributed
 from inpaintzoo.engine.ema import EMA, recalibrate_batch_norm
-from inpaintzoo.engine.optim import adam, cooldown_factor, scaled_lr
+from inpaintzoo.engine.optim import cooldown_factor, scaled_lr
 from inpaintzoo.engine.precision import (
     autocast,
     check_precision,
     grad_scaler,
-    scaled,
-    step_optimizer,
     to_channels_last,
 )
 from inpaintzoo.engine.preflight import check_config, check_memory, effective_batch_size
@@ -51,8 +41,8 @@ from inpaintzoo.engine.progress import Progress
 from inpaintzoo.engine.tensorboard import TensorBoardLog
 from inpaintzoo.engine.tensorboard import check_available as check_tensorboard
 from inpaintzoo.errors import InpaintzooError, RunDirError, UsageError
+from inpaintzoo.families import Models, family_of
 from inpaintzoo.files import atomic_path
-from inpaintzoo.metrics import MetricAccumulator
 from inpaintzoo.registry import Registry
 from inpaintzoo.viz import save_curves, save_grid
 
@@ -116,13 +106,7 @@ def start_from(model: torch.nn.Module, run_dir: Path) -> None:
 
 
 def run_name(config: dict[str, Any]) -> str:
-    if config["task"] == "density":
-        parts = [config["density"]["name"]]
-    else:
-        parts = [config["encoder"]["name"], config["loss"]["name"]]
-        if config["disc"]["name"]:
-            parts.insert(1, config["disc"]["name"])
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + "-".join(parts)
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + "-".join(family_of(config).run_name_parts(config))
 
 
 def record_data_source(config: dict[str, Any], dataset: Any) -> None:
@@ -176,12 +160,12 @@ class Trainer:
 
         torch.manual_seed(self.settings["seed"])
         self.mask = build_mask(config, registry)
-        self.models: Models = build_models(config, registry, self.mask)
+        self.family = family_of(config)
+        self.models: Models = self.family.build_models(config, registry, self.mask)
         self.model = self.models.model.to(self.device)
         if self.settings.get("init_from") and run_dir is None:  # a resumed run has weights of its own
             start_from(self.model, Path(self.settings["init_from"]))
         self.disc = self.models.discriminator.to(self.device) if self.models.discriminator is not None else None
-        self.is_density = config["task"] == "density"
         self.precision = check_precision(self.settings.get("precision", "fp32"), self.device)
         self.channels_last = bool(self.settings.get("channels_last", False))
         if self.channels_last:
@@ -189,13 +173,9 @@ class Trainer:
                 if module is not None:
                     to_channels_last(module)
         self.scaler = grad_scaler(self.device, self.precision)
-        if self.is_density:
-            self.optimizers = {"generator": adam(self.model.parameters(), lr=self.settings["lr"])}
-        else:
-            disc_lr = self.settings["disc_lr"] or self.settings["lr"]
-            self.optimizers = self.models.objective.configure(self.model, self.disc, self.settings["lr"], disc_lr)
-        if self.models.objective is not None:
-            self.models.objective.scaler = self.scaler
+        disc_lr = self.settings["disc_lr"] or self.settings["lr"]
+        self.optimizers = self.models.objective.configure(self.model, self.disc, self.settings["lr"], disc_lr)
+        self.models.objective.scaler = self.scaler  # the `Objective` contract: set for fp16 on CUDA
         for module in (self.model, self.disc):
             if module is not None:
                 self.dist.broadcast_module(module)
@@ -432,19 +412,10 @@ class Trainer:
         mask = self.mask(images.shape[0], generator=self.mask_rng).to(self.device)
         self.model.train()
         with scaled_lr(self.optimizers.values(), self.lr_factor()), autocast(self.device, self.precision):
-            if self.is_density:
-                opt = self.optimizers["generator"]
-                loss = self.model.nll(images).float().mean() / (images[0].numel() * math.log(2))
-                opt.zero_grad(set_to_none=True)
-                scaled(loss, self.scaler).backward()
-                step_optimizer(opt, self.scaler)
-                logs = {"bits_per_dim": loss.item()}
-            else:
-                if self.disc is not None:
-                    self.disc.train()
-                logs = self.models.objective.step(
-                    self.model, self.disc, images, mask, self.config["model"]["judge"], self.step
-                )
+            if self.disc is not None:
+                self.disc.train()
+            judge = self.config.get("model", {}).get("judge", "image")  # what a critic judges (context encoders)
+            logs = self.models.objective.step(self.model, self.disc, images, mask, judge, self.step)
         if self.ema is not None:
             self.ema.update(self.model)
         return logs
@@ -453,7 +424,7 @@ class Trainer:
         """The model to evaluate and export: the moving average (its batch norm measured afresh), or the live one."""
         if self.ema is None:
             return self.model.eval()
-        if self.calibrated_step != self.step and not self.is_density:
+        if self.calibrated_step != self.step and self.family.recalibrates_ema:
             self.recalibrate_ema()
             self.calibrated_step = self.step
         return self.ema.shadow.eval()
@@ -481,20 +452,9 @@ class Trainer:
         model = self.eval_model()
         g = torch.Generator().manual_seed(12345)
         batch = self.settings["batch_size"]
-        if self.is_density:
-            total = 0.0
-            for i in range(0, len(self.val_images), batch):
-                x = to_float(self.val_images[i : i + batch], self.device)
-                total += model.nll(x).sum().item()
-            bpd = total / (len(self.val_images) * self.val_images[0].numel() * math.log(2))
-            return {"val_bits_per_dim": bpd, "score": bpd}
-        acc = MetricAccumulator()
-        for i in range(0, len(self.val_images), batch):
-            x = to_float(self.val_images[i : i + batch], self.device)
-            mask = self.mask(x.shape[0], generator=g).to(self.device)
-            acc.update(model.inpaint(x, mask), x, mask)
-        metrics = {f"val_{k}": v for k, v in acc.compute().items()}
-        return {**metrics, "score": metrics["val_l2"]}
+        images = [to_float(self.val_images[i : i + batch], self.device) for i in range(0, len(self.val_images), batch)]
+        masks = [self.mask(x.shape[0], generator=g).to(self.device) for x in images]
+        return self.family.validate(model, images, masks)
 
     @torch.no_grad()
     def write_grid(self, path: Path) -> None:
@@ -502,10 +462,7 @@ class Trainer:
         n = len(self.val_images)  # spread over the held-out slice: an ordered dataset's neighbours look alike
         x = to_float(self.val_images[torch.linspace(0, n - 1, min(PREVIEW, n)).round().long()], self.device)
         mask = self.mask(x.shape[0], generator=torch.Generator().manual_seed(12345)).to(self.device)
-        if self.is_density:
-            filled = model.fill(x, mask, mode="greedy")
-        else:
-            filled = model.inpaint(x, mask)
+        filled = self.family.preview_fill(model, x, mask)
         context = torch.where(mask, torch.ones_like(x), x)
         save_grid([context.cpu(), filled.cpu(), x.cpu()], path, labels=["context", "prediction", "truth"])
 
@@ -703,7 +660,7 @@ class Trainer:
             else []
         )
         if records:
-            keys = ["bits_per_dim", "val_bits_per_dim"] if self.is_density else ["loss", "val_l2"]
+            keys = list(self.family.curve_keys)
             save_curves(records, self.run_dir / "curves.png", keys=keys, title=self.run_dir.name)
         if self.tensorboard is not None:
             self.tensorboard.close()

@@ -192,7 +192,7 @@ def create_app(models: list[ServedModel], limits: Limits | None = None, workers:
         if model is None:
             raise WebInputError(f"no model {name!r} on this server: choose {', '.join(by_name)}", 404)
         mode = at_mode or mode or None
-        if model.is_density:
+        if model.decodes:
             mode = mode or model.modes[0]
             if mode not in model.modes:
                 raise WebInputError(f"{name} has no mode {mode!r}: choose {', '.join(model.modes)}", 400)
@@ -268,7 +268,7 @@ def create_app(models: list[ServedModel], limits: Limits | None = None, workers:
         if not specs:
             raise WebInputError("choose at least one model to fill with", 400)
         default_mode = str(form.get("mode") or "") or None
-        density = {m.name for m in models if m.is_density}
+        density = {m.name for m in models if m.decodes}
         picked = [
             pick(spec, default_mode if spec.partition("@")[0] in density else None, mask, strategy) for spec in specs
         ]

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from inpaintzoo import holes
 from inpaintzoo.data.io import _to_rgb8
-from inpaintzoo.errors import DataError
+from inpaintzoo.errors import DataError, UsageError
 
 
 class WebInputError(DataError):
@@ -92,24 +93,22 @@ def decode_mask(data: bytes, shape: tuple[int, int], limits: Limits) -> np.ndarr
 def box_to_mask(text: str, shape: tuple[int, int]) -> np.ndarray:
     """`TOP,LEFT,HEIGHT,WIDTH` (pixels) to an `(H, W)` bool mask, refused where it leaves the image."""
     try:
-        top, left, h, w = (int(v) for v in text.split(","))
-    except ValueError:
-        raise WebInputError(f"box takes TOP,LEFT,HEIGHT,WIDTH in pixels (e.g. 12,12,8,8), got {text!r}", 400) from None
-    height, width = shape
-    if min(top, left) < 0 or min(h, w) < 1 or top + h > height or left + w > width:
-        raise WebInputError(f"box {text} (top, left, height, width) does not fit in the {width}x{height} image")
-    mask = np.zeros(shape, dtype=bool)
-    mask[top : top + h, left : left + w] = True
-    return check_hole(mask)
+        box = holes.parse_box(text, "box")
+    except UsageError as exc:
+        raise WebInputError(str(exc), 400) from None
+    try:
+        hole = holes.box_hole([box], shape, "box")
+    except DataError as exc:
+        raise WebInputError(str(exc)) from None
+    return check_hole(hole)
 
 
 def check_hole(mask: np.ndarray) -> np.ndarray:
-    """Refuse a mask with no hole, or one that leaves no context to read."""
-    if not mask.any():
-        raise WebInputError("the mask is empty: paint over the part of the image to fill")
-    if mask.all():
-        raise WebInputError("the mask covers the whole image: leave some of the image as context")
-    return mask
+    """Refuse a mask with no hole, or one that leaves no context to read (as the CLI does: `inpaintzoo.holes`)."""
+    try:
+        return holes.check_hole(mask)
+    except DataError as exc:
+        raise WebInputError(str(exc)) from None
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

@@ -76,7 +76,7 @@ def fill(
 ) -> np.ndarray:
     """Fill `mask` ((H, W) bool) of `image` ((H, W, 3) uint8) with one model (`inpaintzoo.photos`), any size."""
     kwargs: dict[str, Any] = {}
-    if model.is_density:
+    if model.decodes:
         mode = mode or model.modes[0]
         kwargs = {"mode": mode, "seed": seed, **model.decode_options(mode)}
     _local.control = control

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpaintzoo.families import family_of
+
 
 @dataclass
 class ServedModel:
@@ -26,13 +28,18 @@ class ServedModel:
     decoding: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def decodes(self) -> bool:
+        """Whether the model takes decoding options (a density model's modes); the page shows them where it does."""
+        return bool(self.run.decodes)
+
+    @property
     def is_density(self) -> bool:
-        return bool(self.run.is_density)
+        return self.decodes
 
     @property
     def modes(self) -> list[str]:
         """Decoding modes of a density model (empty for a context encoder, which has one answer)."""
-        if not self.is_density:
+        if not self.decodes:
             return []
         from inpaintzoo import runs
 
@@ -49,7 +56,7 @@ class ServedModel:
         return {
             "name": self.name,
             "source": self.source,
-            "density": self.is_density,
+            "density": self.decodes,
             "modes": self.modes,
             "image_size": int(self.run.image_size),
             "summary": self.summary,
@@ -74,6 +81,7 @@ def load_models(
 ) -> list[ServedModel]:
     """Load `names` (pretrained entries; every entry when neither names nor run dirs are given) and `run_dirs`."""
     import inpaintzoo
+    from inpaintzoo.decoding import card_decoding
     from inpaintzoo.runs import load_run
 
     entries = {entry.name: entry for entry in inpaintzoo.list_pretrained()}
@@ -85,8 +93,8 @@ def load_models(
         run = inpaintzoo.pretrained(name, device=device)
         summary, metrics = _card_fields(entries.get(name))
         summary = summary or classical_summaries.get(name, "")
-        best = getattr(entries.get(name), "metrics", {}) or {}
-        decoding = {k: best[k] for k in ("mode", "k", "tau", "mirror") if k in best} if run.is_density else {}
+        card = card_decoding(entries.get(name)) if run.decodes else None  # the CLI's rule: the card's decoding
+        decoding = {k: getattr(card, k) for k in ("mode", "k", "tau", "mirror")} if card is not None else {}
         served.append(ServedModel(name, "pretrained", run, summary, metrics, decoding))
     taken = {m.name for m in served}
     for path in run_dirs:
@@ -118,9 +126,6 @@ def _run_summary(config: dict[str, Any]) -> str:
             return value.get("name")
         return value if isinstance(value, str) else None
 
-    if config.get("task") == "density":
-        parts = [choice("density")]
-    else:
-        parts = [choice("encoder"), choice("decoder"), choice("loss")]
+    parts: list[str | None] = [choice(group) for group in family_of(config).parts(config)]
     parts.append(f"mask {choice('mask')}" if choice("mask") else None)
     return ", ".join(p for p in parts if p)

@@ -51,6 +51,7 @@ from torch import nn
 from inpaintzoo.engine import precision
 from inpaintzoo.engine.optim import adam
 from inpaintzoo.errors import UsageError
+from inpaintzoo.metrics import bits_per_dim
 from inpaintzoo.registry import Collection
 
 if TYPE_CHECKING:
@@ -187,6 +188,35 @@ class L2(_Objective):
     ) -> dict[str, float]:
         model.train()
         return self.reconstruction_step(model, images, mask, model(images, mask))
+
+
+class Likelihood(_Objective):
+    """A density model's objective: its bits/dim, minimised with Adam (not a `loss` choice: density runs use it)."""
+
+    name = "likelihood"
+    uses_discriminator = False
+
+    def configure(
+        self, model: nn.Module, discriminator: nn.Module | None, lr: float, disc_lr: float
+    ) -> dict[str, torch.optim.Optimizer]:
+        self.optimizers = {"generator": adam(model.parameters(), lr=lr)}
+        return self.optimizers
+
+    def step(
+        self,
+        model: nn.Module,
+        discriminator: nn.Module | None,
+        images: torch.Tensor,
+        mask: torch.Tensor,
+        judge: str,
+        step: int,
+    ) -> dict[str, float]:
+        optimizer = self.optimizer("generator")
+        loss = bits_per_dim(model.nll(images).float().mean(), images)
+        optimizer.zero_grad(set_to_none=True)
+        self.scaled(loss).backward()
+        self.step_optimizer(optimizer)
+        return {"bits_per_dim": loss.item()}
 
 
 class Adversarial(_Objective):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inpaintzoo.pretrained import folder_hook
+from inpaintzoo.hub.card import folder_hook
 
 FOLDER = Path(__file__).parent
 

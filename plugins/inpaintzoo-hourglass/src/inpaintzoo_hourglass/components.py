@@ -10,7 +10,7 @@ from torch import nn
 
 from inpaintzoo import Collection, Registry, hookimpl
 from inpaintzoo.errors import UsageError
-from inpaintzoo.pretrained import register_folder
+from inpaintzoo.hub import register_folder
 
 components = Collection()
 

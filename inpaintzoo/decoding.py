@@ -1,0 +1,71 @@
+"""Which `Decoding` a model fills with, decided once for the CLI and the web page.
+
+Two rules, both here so that every front end applies them the same way:
+
+- a pretrained density entry decodes as its card's headline metrics were measured (their mode, K, tau and
+  mirror), so what a user gets by default is what the zoo's table says; options the user gives win;
+- a model that takes no decoding (a context encoder, a classical fill) refuses decoding options instead of
+  dropping them silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from inpaintzoo.contracts import Decoding
+from inpaintzoo.errors import UsageError
+from inpaintzoo.hub.load import get_entry
+
+#: the options only a model that decodes reads, in the order a refusal names them (the seed is not one of them:
+#: it also draws a model's own hole)
+DECODING_OPTIONS = ("mode", "k", "temperature", "tau", "window", "mirror")
+
+
+def card_decoding(entry: Any) -> Decoding | None:
+    """The decoding an entry's headline metrics were measured with, or None where its card records no mode.
+
+    `entry` is anything with the card's `metrics` (a `PretrainedEntry`); None (no entry) gives None."""
+    metrics = dict(getattr(entry, "metrics", None) or {})
+    if "mode" not in metrics:
+        return None
+    neutral = Decoding()
+    return Decoding(
+        mode=str(metrics["mode"]),
+        k=int(metrics["k"]) if "k" in metrics else neutral.k,
+        tau=float(metrics["tau"]) if "tau" in metrics else neutral.tau,
+        mirror=bool(metrics.get("mirror", False)),
+    )
+
+
+def refuse_decoding_options(model: Any, given: Mapping[str, Any], what: str) -> None:
+    """No silent drops: a decoding option given for a model that takes none is a one-line error."""
+    if model.decodes:
+        return
+    named = [name for name in DECODING_OPTIONS if name in given]
+    if named:
+        raise UsageError(
+            f"--{named[0]} applies to density models, which fill pixel by pixel; {what} is a context encoder "
+            "(it predicts the whole patch at once): drop it"
+        )
+
+
+def decoding_for(model: Any, given: Mapping[str, Any], what: str | None = None) -> Decoding | None:
+    """The `Decoding` `model` fills with, from the options the user `given` (only those they set), or None for a
+    model that takes none (refusing any decoding option given for it; `what` names it, default its name).
+
+    A pretrained entry (`model.pretrained_name`) decodes as its card says unless the user names a mode; the
+    options they give (K, tau, mirror, the temperature, ...) win over the card's either way.
+    """
+    refuse_decoding_options(model, given, what or model.name)
+    if not model.decodes:
+        return None
+    name = getattr(model, "pretrained_name", None)
+    card = card_decoding(get_entry(name, model.registry)) if name is not None and "mode" not in given else None
+    return replace(card or Decoding(), **given)
+
+
+def decoding_kwargs(decoding: Decoding | None) -> dict[str, Any]:
+    """`decoding` as `Run.inpaint`'s keyword options (none for a model that takes no decoding)."""
+    return {} if decoding is None else {**decoding.options(), "seed": decoding.seed}
