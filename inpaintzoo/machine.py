@@ -13,7 +13,7 @@ from typing import Any
 
 #: where the processor is described (Linux); tests point it at a file of their own
 CPUINFO = Path("/proc/cpuinfo")
-#: /proc/cpuinfo flags reported, under the names the README uses
+#: /proc/cpuinfo flags reported, under the names the docs use
 FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16"}
 
 
