@@ -336,3 +336,26 @@ def test_a_fill_comes_back_in_the_inputs_own_form(tmp_path, mode: str, dtype: ty
     assert np.all(back[hole][..., :3] == expected) if mode in ("RGBA", "RGB") else np.all(back[hole] == expected)
     if mode == "RGBA":
         assert np.array_equal(back[hole][:, 3], pixels[hole][:, 3])  # the hole keeps its transparency
+
+
+def test_the_shipped_photo_entries_are_verified_scored_and_within_the_weights_budget() -> None:
+    """Each photo entry's weights match its card, the card holds its photo benchmark on every mask kind, and every
+    builtin entry's weights together stay within the 40 MB budget."""
+    import json
+    from pathlib import Path
+
+    import inpaintzoo
+    from inpaintzoo.hub import default_model, sha256_file
+
+    zoo = Path(inpaintzoo.__file__).parent / "zoo" / "pretrained"
+    cards = {p.stem: json.loads(p.read_text()) for p in zoo.glob("*.json")}
+    photo = {name: card for name, card in cards.items() if card["config"]["data"]["name"] == "photos"}
+    assert {"ffc.photos", "ffc.photos-gan"} <= set(photo)
+    for name, card in photo.items():
+        assert sha256_file(zoo / card["weights"]["file"]) == card["weights"]["sha256"], name
+        kinds = card["card"]["photo_benchmark"]["kinds"]
+        assert set(kinds) == set(KINDS), name
+        assert card["card"]["train_command"].startswith("inpaintzoo train"), name
+    best = max(photo, key=lambda name: photo[name]["card"]["photo_benchmark"]["mean_psnr"])
+    assert default_model() == best
+    assert sum((zoo / card["weights"]["file"]).stat().st_size for card in cards.values()) <= 40 * 2**20
