@@ -39,6 +39,13 @@ def card_decoding(entry: Any) -> Decoding | None:
     )
 
 
+def for_mode(card: Decoding | None, mode: str | None, **given: Any) -> Decoding:
+    """The card's decoding where `mode` is the card's own mode (or none is named), else the defaults with `mode`;
+    the options in `given` win either way. The card's K, tau and mirror were chosen for its mode only."""
+    base = card if card is not None and mode in (None, card.mode) else Decoding()
+    return replace(base, **({"mode": mode} if mode else {}), **given)
+
+
 def refuse_decoding_options(model: Any, given: Mapping[str, Any], what: str) -> None:
     """No silent drops: a decoding option given for a model that takes none is a one-line error."""
     if model.decodes:
@@ -55,15 +62,16 @@ def decoding_for(model: Any, given: Mapping[str, Any], what: str | None = None) 
     """The `Decoding` `model` fills with, from the options the user `given` (only those they set), or None for a
     model that takes none (refusing any decoding option given for it; `what` names it, default its name).
 
-    A pretrained entry (`model.pretrained_name`) decodes as its card says unless the user names a mode; the
-    options they give (K, tau, mirror, the temperature, ...) win over the card's either way.
+    A pretrained entry (`model.pretrained_name`) decodes as its card says unless the user names another mode
+    (`for_mode`); the options they give (K, tau, mirror, the temperature, ...) win over the card's either way.
     """
     refuse_decoding_options(model, given, what or model.name)
     if not model.decodes:
         return None
     name = getattr(model, "pretrained_name", None)
-    card = card_decoding(get_entry(name, model.registry)) if name is not None and "mode" not in given else None
-    return replace(card or Decoding(), **given)
+    card = card_decoding(get_entry(name, model.registry)) if name is not None else None
+    options = {key: value for key, value in given.items() if key != "mode"}
+    return for_mode(card, given.get("mode"), **options)
 
 
 def decoding_kwargs(decoding: Decoding | None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from inpaintzoo.decoding import decoding_kwargs
 from inpaintzoo.errors import InpaintzooError
 from inpaintzoo.metrics import psnr_from_mse
 from inpaintzoo.photos import inpaint_photo
@@ -78,7 +79,7 @@ def fill(
     kwargs: dict[str, Any] = {}
     if model.decodes:
         mode = mode or model.modes[0]
-        kwargs = {"mode": mode, "seed": seed, **model.decode_options(mode)}
+        kwargs = decoding_kwargs(model.decoding_for(mode, seed))
     _local.control = control
     try:
         out = inpaint_photo(model.run, image, mask, strategy=strategy, **kwargs)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpaintzoo.contracts import Decoding
+from inpaintzoo.decoding import for_mode
 from inpaintzoo.families import family_of
 
 
@@ -46,11 +48,17 @@ class ServedModel:
         first = self.decoding.get("mode")
         return ([first] if first in runs.DENSITY_MODES else []) + [m for m in runs.DENSITY_MODES if m != first]
 
+    def decoding_for(self, mode: str, seed: int = 0) -> Decoding:
+        """What a fill in `mode` decodes with: the library's rule (`decoding.for_mode`) over the card's decoding."""
+        card = Decoding(**self.decoding) if self.decoding else None
+        return for_mode(card, mode, seed=seed)
+
     def decode_options(self, mode: str) -> dict[str, Any]:
-        """`k`, `tau` and `mirror` for `mode`: the card's where it is the card's mode, else the defaults."""
-        if mode != self.decoding.get("mode"):
+        """The card's `k`, `tau` and `mirror` where they apply to `mode` (its own mode), else none."""
+        chosen = self.decoding_for(mode)
+        if chosen == Decoding(mode=mode):
             return {}
-        return {key: self.decoding[key] for key in ("k", "tau", "mirror") if key in self.decoding}
+        return {key: getattr(chosen, key) for key in ("k", "tau", "mirror") if key in self.decoding}
 
     def describe(self) -> dict[str, Any]:
         return {
