@@ -164,12 +164,13 @@ def test_no_module_outside_the_family_adapters_branches_on_the_family() -> None:
 
 
 def test_a_card_s_decoding_applies_to_its_own_mode_and_given_options_win() -> None:
-    """One rule for the CLI and the page (`decoding.for_mode`): the card's K, tau and mirror were chosen for its mode."""
+    """One rule for the CLI and the page (`decoding.for_mode`): a card's K, tau and mirror suit its mode only."""
     from inpaintzoo.contracts import Decoding
     from inpaintzoo.decoding import for_mode
 
     card = Decoding(mode="posterior-mean", k=16, tau=0.1, mirror=True)
     assert for_mode(card, None) == card and for_mode(card, "posterior-mean") == card
     assert for_mode(card, "mean") == Decoding(mode="mean")
-    assert for_mode(card, "posterior-mean", k=4, seed=3) == Decoding("posterior-mean", k=4, tau=0.1, mirror=True, seed=3)
+    given = for_mode(card, "posterior-mean", k=4, seed=3)
+    assert given == Decoding("posterior-mean", k=4, tau=0.1, mirror=True, seed=3)
     assert for_mode(None, "sample", temperature=0.5) == Decoding(mode="sample", temperature=0.5)
