@@ -20,7 +20,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 
 finetune() {  # NAME ALPHA FEATURE_MATCHING MINUTES: the ffc.photos architecture, adversarially fine-tuned at 256 px
     local name=$1 alpha=$2 fm=$3 minutes=$4
-    timeout $((minutes * 60 + 150)) "$PY" -m inpaintzoo train data=photos data.image_size=256 data.crops_per_photo=48 \
+    # 4 threads each: three trainings and the extension's build share 16 cores (at 16 threads each, three runs
+    # building 48 crops a photo beside the build printed nothing before the timeout); 12 crops a photo start in ~15 s
+    OMP_NUM_THREADS=4 timeout $((minutes * 60 + 150)) "$PY" -m inpaintzoo train data=photos data.image_size=256 \
+        data.crops_per_photo=12 \
         mask=lama mask.fill=telea encoder=ffc encoder.width=32 encoder.blocks=6 decoder=conv decoder.layers=0 \
         model.residual=true model.overlap=4 model.overlap_weight=1 train.init_from="$INIT" \
         disc=patch disc.width=64 disc.layers=3 loss=gan loss.alpha="$alpha" loss.balance=true loss.hole_patches=true \
@@ -50,7 +53,7 @@ train)
     sleep 20; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv >> "$LOGS/card.txt"
     wait $a $b $c
     # the CUDA rows of the benchmarks, the GPU now idle
-    timeout 60 "$PY" benchmarks/bench_kernels.py --runs 1 --quick --out "$LOGS/kernels_cuda.json" \
+    timeout 150 "$PY" benchmarks/bench_kernels.py --runs 1 --quick --out "$LOGS/kernels_cuda.json" \
         > "$LOGS/bench_kernels.log" 2>&1
     echo "bench_kernels exit $?" >> "$LOGS/bench_kernels.log"
     timeout 60 "$PY" benchmarks/bench_training.py --device cuda --quick --only pixelcnn,l2 \
