@@ -7,6 +7,11 @@ A run config is a plain dict of groups, saved as `config.json` in every run dire
 Component groups (`encoder=resnet`, `encoder.width=64`) pick a registered component and set its
 parameters; their types and defaults come from the factory's signature. Settings groups (`train.*`,
 `model.*`) are dataclasses read the same way. There is no second schema to keep in sync.
+
+The dict is what is saved and passed between modules; code that runs a config reads its settings typed:
+`TrainSettings.from_json(config["train"])` checks the keys and coerces the values as `resolve_config` does
+(one UsageError line for an unknown key or a bad value) and fills in the defaults of keys that an older run
+directory or pretrained card lacks; `to_json()` is the dict again.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from inpaintzoo.errors import RunDirError, UsageError
 from inpaintzoo.registry import (  # noqa: F401  (coercion lives with the registry; re-exported for callers)
@@ -31,10 +36,34 @@ from inpaintzoo.registry import (  # noqa: F401  (coercion lives with the regist
     signature_parameters,
 )
 
+_Settings = TypeVar("_Settings", bound="Settings")
+
+
+class Settings:
+    """A settings group as a typed value (a dataclass); on disk and in the run config, a JSON object of its fields."""
+
+    #: the config group these settings are read from (`train`, `model`): the prefix of their keys in errors
+    GROUP: ClassVar[str]
+
+    @classmethod
+    def from_json(cls: type[_Settings], data: Mapping[str, Any] | None = None) -> _Settings:
+        """The settings a config group holds: keys missing from `data` (an older config) take their defaults.
+
+        Values are coerced to the declared types (CLI strings as well as JSON values); an unknown key or a
+        value of the wrong type is one UsageError line, the same one `resolve_config` gives.
+        """
+        return cls(**coerce_parameters(settings_parameters(cls), dict(data or {}), cls.GROUP))
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as the config group's dict (every field, in declaration order): what config.json holds."""
+        return dataclasses.asdict(self)
+
 
 @dataclass
-class TrainSettings:
+class TrainSettings(Settings):
     """How long and how to train (`train.*`)."""
+
+    GROUP: ClassVar[str] = "train"
 
     epochs: int = 10
     max_steps: int = 0  # stop after this many optimiser steps in total (0: no limit)
@@ -65,8 +94,10 @@ class TrainSettings:
 
 
 @dataclass
-class ModelSettings:
+class ModelSettings(Settings):
     """How a context encoder is wired (`model.*`)."""
+
+    GROUP: ClassVar[str] = "model"
 
     overlap: int = 4  # px of context the predicted patch overlaps on each side (0: no overlap trick)
     overlap_weight: float = 20.0  # weight of the overlap's L2 against the hole's
@@ -85,7 +116,7 @@ COMPONENT_GROUPS: dict[str, tuple[str, str | None]] = {
     "loss": ("loss", "l2"),
     "density": ("density", None),
 }
-SETTINGS_GROUPS: dict[str, type] = {"train": TrainSettings, "model": ModelSettings}
+SETTINGS_GROUPS: dict[str, type[Settings]] = {"train": TrainSettings, "model": ModelSettings}
 ALIASES = {"discriminator": "disc", "dataset": "data"}
 #: groups that only a context encoder uses (dropped when `density=` is chosen)
 CONTEXT_ENCODER_GROUPS = ("encoder", "decoder", "disc", "loss", "model")
@@ -171,9 +202,7 @@ def resolve_config(
             if values[group]:
                 raise UsageError(f"{group}.* settings apply to context encoders, not to density={names['density']}")
             continue
-        params = settings_parameters(settings_type)
-        coerced = coerce_parameters(params, values[group], group)
-        config[group] = dataclasses.asdict(settings_type(**coerced))
+        config[group] = settings_type.from_json(values[group]).to_json()
     if task == "density":
         ignored = [g for g in CONTEXT_ENCODER_GROUPS if g in COMPONENT_GROUPS and values.get(g)]
         if ignored:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from inpaintzoo.config import component_args
+from inpaintzoo.config import ModelSettings, component_args
 from inpaintzoo.context_encoder import ContextEncoder, patch_box
 from inpaintzoo.contracts import Decoding, ModelFamily, call_supported
 from inpaintzoo.engine.build import image_size
@@ -85,11 +85,11 @@ class ContextEncoderFamily:
 
     def build_models(self, config: dict[str, Any], registry: Registry, mask: Any) -> Models:
         size = image_size(config)
-        settings = config["model"]
+        settings = ModelSettings.from_json(config["model"])  # defaults for keys older runs lack
         box = getattr(mask, "box", None)
-        if box is not None and settings["overlap"] * 2 + box[2] > size:
+        if box is not None and settings.overlap * 2 + box[2] > size:
             raise UsageError(
-                f"model.overlap={settings['overlap']} is larger than the context around the {box[2]}x{box[3]} "
+                f"model.overlap={settings.overlap} is larger than the context around the {box[2]}x{box[3]} "
                 f"hole in a {size}x{size} image; lower model.overlap"
             )
         encoder = registry.build(
@@ -101,7 +101,7 @@ class ContextEncoderFamily:
             config["decoder"]["name"],
             in_channels=encoder.out_channels,
             in_size=encoder.out_size,
-            patch_size=patch_box(size, box, settings["overlap"])[2],
+            patch_size=patch_box(size, box, settings.overlap)[2],
             **component_args(config["decoder"]),
         )
         model = ContextEncoder(
@@ -109,11 +109,11 @@ class ContextEncoderFamily:
             decoder,
             size,
             box,
-            settings["overlap"],
-            settings["overlap_weight"],
+            settings.overlap,
+            settings.overlap_weight,
             getattr(mask, "fill", "zeros"),
-            mirror=settings.get("mirror", False),  # runs written before the setting existed
-            residual=settings.get("residual", False),
+            mirror=settings.mirror,
+            residual=settings.residual,
         )
         objective = registry.build("loss", config["loss"]["name"], **component_args(config["loss"]))
         discriminator = None
@@ -122,7 +122,7 @@ class ContextEncoderFamily:
                 raise UsageError(
                     f"loss={config['loss']['name']} needs a discriminator: add disc=NAME (e.g. disc=dcgan)"
                 )
-            judged = model.judged_size(settings["judge"])
+            judged = model.judged_size(settings.judge)
             discriminator = registry.build(
                 "discriminator", config["disc"]["name"], image_size=judged, **component_args(config["disc"])
             )

@@ -180,3 +180,90 @@ def test_a_run_names_the_plugin_it_needs() -> None:
         check_plugins({**config, PROVENANCE_KEY: record}, registry)
     # a saved config with the record resolves again (the record is not a config group)
     assert "plugins" not in resolve_config([], registry, base={**config, PROVENANCE_KEY: record})
+
+
+# -- typed settings: TrainSettings / ModelSettings from and to the config's JSON groups ----------------------------
+
+
+def test_settings_round_trip_through_json() -> None:
+    import dataclasses
+    import json
+
+    from inpaintzoo.config import ModelSettings, TrainSettings
+
+    config = resolve_config(
+        ["train.epochs=3", "train.lr=1e-3", "train.precision=bf16", "train.hflip=yes", "model.overlap=2"],
+        make_registry(),
+    )
+    train = TrainSettings.from_json(config["train"])
+    assert (train.epochs, train.lr, train.precision, train.hflip) == (3, 1e-3, "bf16", True)
+    assert train.to_json() == config["train"]  # the group resolve_config writes is the settings' JSON
+    assert list(train.to_json()) == [f.name for f in dataclasses.fields(TrainSettings)]  # same key order on disk
+    assert TrainSettings.from_json(json.loads(json.dumps(train.to_json()))) == train
+    model = ModelSettings.from_json(config["model"])
+    assert model.overlap == 2 and model.to_json() == config["model"]
+    assert ModelSettings.from_json(model.to_json()) == model
+    assert TrainSettings.from_json({}) == TrainSettings() and TrainSettings.from_json(None) == TrainSettings()
+
+
+def test_an_older_config_missing_newer_keys_takes_their_defaults() -> None:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from inpaintzoo.config import ModelSettings, TrainSettings
+    from inpaintzoo.engine.build import holdout
+
+    current = resolve_config(["train.epochs=2", "train.limit=40"], make_registry())
+    old = {k: v for k, v in current["train"].items() if k not in ("cooldown_steps", "init_from", "channels_last")}
+    train = TrainSettings.from_json(old)
+    assert (train.epochs, train.cooldown_steps, train.init_from, train.channels_last) == (2, 0, "", False)
+    assert resolve_config([], make_registry(), base={**current, "train": old})["train"] == current["train"]
+    assert ModelSettings.from_json({"overlap": 4, "overlap_weight": 20.0, "judge": "image"}).residual is False
+    # the pretrained cards as shipped, some written before cooldown_steps, init_from or model.residual existed
+    cards = sorted((Path(__file__).parents[1] / "inpaintzoo" / "zoo" / "pretrained").glob("*.json"))
+    assert cards
+    for card in cards:
+        config = json.loads(card.read_text())["config"]
+        assert TrainSettings.from_json(config["train"]).to_json().keys() == TrainSettings().to_json().keys()
+        if "model" in config:
+            ModelSettings.from_json(config["model"])
+    # holdout cuts the same slice from the dict and from the settings
+    images = torch.arange(100)
+    assert all(torch.equal(a, b) for a, b in zip(holdout(images, old), holdout(images, train)))
+    assert len(holdout(images, old)[0]) == 38  # limit 40, the default val_fraction 0.05 holds out 2
+
+
+@pytest.mark.parametrize(
+    ("section", "override", "message"),
+    [
+        ({"epochz": 3}, "train.epochz=3", "unknown key train.epochz; did you mean 'epochs'?"),
+        ({"lr": "fast"}, "train.lr=fast", "train.lr: expected float, got 'fast'"),
+        (
+            {"precision": "fp64"},
+            "train.precision=fp64",
+            "train.precision: expected one of fp32, bf16, fp16, got 'fp64'",
+        ),
+    ],
+)
+def test_a_bad_settings_key_is_refused_in_one_line_as_resolve_config_does(
+    section: dict[str, object], override: str, message: str
+) -> None:
+    from inpaintzoo.config import TrainSettings
+
+    with pytest.raises(UsageError) as typed:
+        TrainSettings.from_json(section)
+    with pytest.raises(UsageError) as resolved:
+        resolve_config([override], make_registry())
+    with pytest.raises(UsageError) as based:
+        resolve_config([], make_registry(), base={"task": "context-encoder", "train": section})
+    assert str(typed.value) == str(resolved.value) == str(based.value) == message
+
+
+def test_a_model_settings_key_is_refused_in_one_line() -> None:
+    from inpaintzoo.config import ModelSettings
+
+    with pytest.raises(UsageError, match=r"^unknown key model.overlapp; did you mean 'overlap'") as info:
+        ModelSettings.from_json({"overlapp": 2})
+    assert "\n" not in str(info.value)

@@ -7,11 +7,12 @@ encoder told the image size, the decoder the encoder's output shape, the critic 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from inpaintzoo.config import component_args
+from inpaintzoo.config import TrainSettings, component_args
 from inpaintzoo.errors import UsageError
 from inpaintzoo.registry import Registry
 
@@ -24,15 +25,18 @@ def build_dataset(config: dict[str, Any], split: str, registry: Registry) -> Any
     return registry.build("dataset", config["data"]["name"], split=split, **component_args(config["data"]))
 
 
-def holdout(images: torch.Tensor, train: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+def holdout(images: torch.Tensor, train: TrainSettings | Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """(training images, validation images) of a run: `train.limit`, then the `train.val_fraction` tail.
 
-    With no validation fraction, the last 64 training images stand in (so early stopping still has a
-    score). The trainer and `eval --split val` both cut here, so they see the same slice.
+    `train` is the run's settings, or its config's `train` group. With no validation fraction, the last 64
+    training images stand in (so early stopping still has a score). The trainer and `eval --split val` both
+    cut here, so they see the same slice.
     """
-    if train.get("limit"):
-        images = images[: train["limit"]]
-    n_val = int(len(images) * train["val_fraction"])
+    if not isinstance(train, TrainSettings):
+        train = TrainSettings.from_json(train)
+    if train.limit:
+        images = images[: train.limit]
+    n_val = int(len(images) * train.val_fraction)
     if len(images) - n_val < 1:
         raise UsageError(f"the training split has only {len(images)} images: lower train.val_fraction")
     val = images[len(images) - n_val :] if n_val else images[-min(len(images), 64) :]

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from inpaintzoo.config import validate
+from inpaintzoo.config import TrainSettings, validate
 from inpaintzoo.engine.build import build_mask, image_size
 from inpaintzoo.errors import InpaintzooError, UsageError
 from inpaintzoo.families import Models, build_models, family_of
@@ -149,7 +149,7 @@ def check_memory(
     free = available_memory(device)
     if free is None:
         return
-    copies = STATE_PER_WEIGHT + (1 if config["train"]["ema"] > 0 else 0)
+    copies = STATE_PER_WEIGHT + (1 if TrainSettings.from_json(config["train"]).ema > 0 else 0)
     state = copies * weight_bytes(models.model) + STATE_PER_WEIGHT * weight_bytes(models.discriminator)
     if state > free:
         raise UsageError(
@@ -172,7 +172,7 @@ def check_memory(
 
 
 def effective_batch_size(
-    settings: dict[str, Any],
+    settings: TrainSettings,
     n_train: int,
     world: int,
     models: Models,
@@ -184,7 +184,7 @@ def effective_batch_size(
     batches of one (its statistics need two images), or a batch `fits` refuses (before any warning, so
     a refusal stays one line).
     """
-    wanted = settings["batch_size"]
+    wanted = settings.batch_size
     most = n_train // world
     if most < 1:
         raise UsageError(f"the training split has {n_train} image(s), fewer than the {world} processes")
@@ -218,13 +218,14 @@ def check_config(
     """
     from inpaintzoo.engine.build import resolve_device
 
+    train = TrainSettings.from_json(config["train"])
     if device is None:
-        device = resolve_device(config["train"]["device"])
+        device = resolve_device(train.device)
     if new_run:
-        check_out_dir(config["train"]["out"])
-        name = config["train"].get("name") or ""
-        if name and (Path(config["train"]["out"]).expanduser() / name).is_file():
-            raise UsageError(f"train.name={name}: {Path(config['train']['out']) / name} is a file, not a run folder")
+        check_out_dir(train.out)
+        name = train.name
+        if name and (Path(train.out).expanduser() / name).is_file():
+            raise UsageError(f"train.name={name}: {Path(train.out) / name} is a file, not a run folder")
     validate(config)  # resolve_config did; a config dict made by hand may not have been
     models = build_checked(config, registry)
     check_memory(models, config, registry, device, None)

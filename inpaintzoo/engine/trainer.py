@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from inpaintzoo.config import PROVENANCE_KEY, provenance, save_config
+from inpaintzoo.config import PROVENANCE_KEY, ModelSettings, TrainSettings, provenance, save_config
 from inpaintzoo.data.augment import Augment, FlipShift, arrange_batch
 from inpaintzoo.engine.build import build_dataset, build_mask, holdout, image_size, resolve_device
 from inpaintzoo.engine.checkpoint import load_checkpoint, load_module_state, save_checkpoint
@@ -146,35 +146,37 @@ class Trainer:
 
             registry = default_registry()
         self.registry = registry
-        self.config = config
-        self.settings = config["train"]
-        device = resolve_device(self.settings["device"])
+        self.config = config  # the run config as saved (config.json and checkpoints)
+        self.settings = TrainSettings.from_json(config["train"])  # typed; older configs' missing keys: defaults
+        # what a critic judges (context encoders; a density config has no `model` group)
+        self.judge = ModelSettings.from_json(config["model"]).judge if config.get("model") is not None else "image"
+        device = resolve_device(self.settings.device)
         self.dist = Distributed.from_env(device)
         self.device = self.dist.device_for(device)
         self.progress = progress and self.dist.is_main
-        name = run_dir or Path(self.settings["out"]) / (self.settings["name"] or run_name(config))
+        name = run_dir or Path(self.settings.out) / (self.settings.name or run_name(config))
         self.run_dir = Path(self.dist.from_main(str(name)))  # one timestamped name for every process
         self.ckpt_dir = self.run_dir / "checkpoints"
         # every check that needs no data, before anything is allocated or written (`inpaintzoo config` runs it too)
         self.planned = check_config(config, registry, device=self.device, new_run=run_dir is None)
 
-        torch.manual_seed(self.settings["seed"])
+        torch.manual_seed(self.settings.seed)
         self.mask = build_mask(config, registry)
         self.family = family_of(config)
         self.models: Models = self.family.build_models(config, registry, self.mask)
         self.model = self.models.model.to(self.device)
-        if self.settings.get("init_from") and run_dir is None:  # a resumed run has weights of its own
-            start_from(self.model, Path(self.settings["init_from"]))
+        if self.settings.init_from and run_dir is None:  # a resumed run has weights of its own
+            start_from(self.model, Path(self.settings.init_from))
         self.disc = self.models.discriminator.to(self.device) if self.models.discriminator is not None else None
-        self.precision = check_precision(self.settings.get("precision", "fp32"), self.device)
-        self.channels_last = bool(self.settings.get("channels_last", False))
+        self.precision = check_precision(self.settings.precision, self.device)
+        self.channels_last = self.settings.channels_last
         if self.channels_last:
             for module in (self.model, self.disc):
                 if module is not None:
                     to_channels_last(module)
         self.scaler = grad_scaler(self.device, self.precision)
-        disc_lr = self.settings["disc_lr"] or self.settings["lr"]
-        self.optimizers = self.models.objective.configure(self.model, self.disc, self.settings["lr"], disc_lr)
+        disc_lr = self.settings.disc_lr or self.settings.lr
+        self.optimizers = self.models.objective.configure(self.model, self.disc, self.settings.lr, disc_lr)
         self.models.objective.scaler = self.scaler  # the `Objective` contract: set for fp16 on CUDA
         for module in (self.model, self.disc):
             if module is not None:
@@ -182,22 +184,22 @@ class Trainer:
         for opt in self.optimizers.values():
             self.dist.average_gradients_before_step(opt)
         self.schedulers = {
-            k: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.settings["lr_decay"])
+            k: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.settings.lr_decay)
             for k, opt in self.optimizers.items()
         }
-        self.ema = EMA(self.model, self.settings["ema"]) if self.settings["ema"] > 0 else None
-        self.augment = Augment() if self.settings["augment"] else None
+        self.ema = EMA(self.model, self.settings.ema) if self.settings.ema > 0 else None
+        self.augment = Augment() if self.settings.augment else None
 
         train_set = build_dataset(config, "train", registry)
         record_data_source(config, train_set)
         self.train_images, self.val_images = holdout(train_set.images, self.settings)
-        if self.settings.get("tensorboard"):
+        if self.settings.tensorboard:
             check_tensorboard()  # before the run directory exists
         self.tensorboard: TensorBoardLog | None = None
         self.overwrite = False  # set by `train --overwrite`: replace an existing run directory
-        if 2 * self.settings["shift"] >= image_size(config):
+        if 2 * self.settings.shift >= image_size(config):
             raise UsageError(
-                f"train.shift={self.settings['shift']} reflects more than half of a {image_size(config)}px image: "
+                f"train.shift={self.settings.shift} reflects more than half of a {image_size(config)}px image: "
                 f"use at most {(image_size(config) - 1) // 2}"
             )
         if self.train_images.shape[-1] != image_size(config):
@@ -206,15 +208,16 @@ class Trainer:
                 f"{image_size(config)}"
             )
         height, width = self.train_images.shape[-2:]
-        self.flip_shift = FlipShift(height, width, bool(self.settings["hflip"]), self.settings["shift"])
-        self.settings["batch_size"] = effective_batch_size(
+        self.flip_shift = FlipShift(height, width, self.settings.hflip, self.settings.shift)
+        self.settings.batch_size = effective_batch_size(
             self.settings,
             len(self.train_images),
             self.dist.world,
             self.models,
             fits=lambda batch: check_memory(self.planned, config, registry, self.device, batch),
         )
-        self.global_batch = self.settings["batch_size"] * self.dist.world
+        config["train"]["batch_size"] = self.settings.batch_size  # config.json records the batch size trained with
+        self.global_batch = self.settings.batch_size * self.dist.world
         # drop the last incomplete batch: a batch of one breaks batch norm on a 1x1 bottleneck
         self.steps_per_epoch = max(1, len(self.train_images) // self.global_batch)
 
@@ -229,8 +232,8 @@ class Trainer:
         self.stop_reason: str | None = None  # why the run ended before train.epochs (None: it did not)
         self.stepped = False  # this process took an optimiser step (a failure before one removes the run directory)
         self.made: Path | None = None  # the topmost folder create_run_dir made
-        self.mask_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 1)
-        self.aug_rng = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 2)
+        self.mask_rng = torch.Generator().manual_seed(self.settings.seed * 7919 + 1)
+        self.aug_rng = torch.Generator().manual_seed(self.settings.seed * 7919 + 2)
         self.calibrated_step = -1  # the step at which the averaged model's batch norm was last measured
 
     # -- run directory ----------------------------------------------------------------------------
@@ -285,7 +288,7 @@ class Trainer:
             return
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        if self.settings.get("tensorboard"):
+        if self.settings.tensorboard:
             if self.tensorboard is None:
                 self.tensorboard = TensorBoardLog(self.run_dir)
             self.tensorboard.record(record)
@@ -386,7 +389,7 @@ class Trainer:
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The shuffled order of training images in `epoch`: a function of the seed and epoch only."""
-        g = torch.Generator().manual_seed(self.settings["seed"] * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(self.settings.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.train_images), generator=g)
 
     def fetch(self, rows: torch.Tensor) -> torch.Tensor:
@@ -405,7 +408,7 @@ class Trainer:
 
     def lr_factor(self) -> float:
         """The cooldown's multiplier of the scheduled rate for the next step (1 outside a cooldown)."""
-        return cooldown_factor(self.step, self.settings["max_steps"], self.settings.get("cooldown_steps", 0))
+        return cooldown_factor(self.step, self.settings.max_steps, self.settings.cooldown_steps)
 
     def train_step(self, images: torch.Tensor) -> dict[str, float]:
         """One optimiser step on a batch `fetch` made."""
@@ -414,8 +417,7 @@ class Trainer:
         with scaled_lr(self.optimizers.values(), self.lr_factor()), autocast(self.device, self.precision):
             if self.disc is not None:
                 self.disc.train()
-            judge = self.config.get("model", {}).get("judge", "image")  # what a critic judges (context encoders)
-            logs = self.models.objective.step(self.model, self.disc, images, mask, judge, self.step)
+            logs = self.models.objective.step(self.model, self.disc, images, mask, self.judge, self.step)
         if self.ema is not None:
             self.ema.update(self.model)
         return logs
@@ -435,15 +437,15 @@ class Trainer:
         The statistics the EMA copies from the live model belong to other weights; measured again they cut
         the hole MSE of short CPU runs by 30-180 and make consecutive evaluations agree."""
         assert self.ema is not None
-        g = torch.Generator().manual_seed(self.settings["seed"] * 7919 + 3)
-        batch = self.settings["batch_size"]
+        g = torch.Generator().manual_seed(self.settings.seed * 7919 + 3)
+        batch = self.settings.batch_size
         order = iter(torch.randperm(len(self.train_images), generator=g).split(batch))
 
         def forward(model: torch.nn.Module) -> None:
             x = to_float(self.train_images[next(order)], self.device)
             model(x, self.mask(x.shape[0], generator=g).to(self.device), generator=g)
 
-        batches = min(self.settings["bn_batches"], len(self.train_images) // batch)
+        batches = min(self.settings.bn_batches, len(self.train_images) // batch)
         recalibrate_batch_norm(self.ema.shadow, forward, batches)
 
     @torch.no_grad()
@@ -451,7 +453,7 @@ class Trainer:
         """Validation score of the held-out slice (lower is better): hole L2, or bits/dim."""
         model = self.eval_model()
         g = torch.Generator().manual_seed(12345)
-        batch = self.settings["batch_size"]
+        batch = self.settings.batch_size
         images = [to_float(self.val_images[i : i + batch], self.device) for i in range(0, len(self.val_images), batch)]
         masks = [self.mask(x.shape[0], generator=g).to(self.device) for x in images]
         return self.family.validate(model, images, masks)
@@ -495,10 +497,10 @@ class Trainer:
             on_start(self.run_dir)
         s = self.settings
         with stop_signals(self), Progress(enabled=self.progress) as bar:
-            while self.epoch < s["epochs"] and not self.should_stop():
+            while self.epoch < s.epochs and not self.should_stop():
                 order = self.epoch_order(self.epoch)
                 task = bar.task(
-                    f"epoch {self.epoch + 1}/{s['epochs']}", total=self.steps_per_epoch, completed=self.position
+                    f"epoch {self.epoch + 1}/{s.epochs}", total=self.steps_per_epoch, completed=self.position
                 )
                 started, seen = time.perf_counter(), 0
                 try:
@@ -516,10 +518,10 @@ class Trainer:
                 except Diverged as why:
                     self.roll_back(str(why), bar)
                     continue
-                if s["patience"] and self.stale >= s["patience"]:
-                    self.stop_reason = f"early stopping: no better validation score in {s['patience']} epochs"
+                if s.patience and self.stale >= s.patience:
+                    self.stop_reason = f"early stopping: no better validation score in {s.patience} epochs"
                     break
-            if self.stop_reason is None and self.epoch < s["epochs"]:
+            if self.stop_reason is None and self.epoch < s.epochs:
                 self.stop_reason = self.why_stopped()
             if self.position or self.stop_signal is not None:  # stopped mid-epoch: keep the exact position
                 self.stop_midway()
@@ -532,9 +534,9 @@ class Trainer:
             where = f"at step {self.step}, after epoch {self.epoch}"
         if self.stop_signal is not None:
             return f"stopped by {signal.Signals(self.stop_signal).name} {where}"
-        if self.settings["max_steps"] and self.step >= self.settings["max_steps"]:
-            return f"stopped {where}: train.max_steps={self.settings['max_steps']} reached"
-        return f"stopped {where}: train.max_minutes={self.settings['max_minutes']:g} used up"
+        if self.settings.max_steps and self.step >= self.settings.max_steps:
+            return f"stopped {where}: train.max_steps={self.settings.max_steps} reached"
+        return f"stopped {where}: train.max_minutes={self.settings.max_minutes:g} used up"
 
     def stop_midway(self) -> None:
         """A stop inside an epoch: validate the weights it has, checkpoint them, keep best.pt by the usual rule.
@@ -585,9 +587,9 @@ class Trainer:
         """Go back to the last good state with a lower learning rate, a bounded number of times."""
         assert self.good_state is not None
         count = self.rollbacks + 1
-        if count > self.settings["max_rollbacks"]:
+        if count > self.settings.max_rollbacks:
             raise DivergedError(
-                f"training diverged at step {self.step} ({why}) after {self.settings['max_rollbacks']} rollbacks "
+                f"training diverged at step {self.step} ({why}) after {self.settings.max_rollbacks} rollbacks "
                 f"with lower learning rates; the last good checkpoint is in {self.ckpt_dir}: lower train.lr"
             )
         failed_step = self.step
@@ -608,9 +610,9 @@ class Trainer:
 
     def out_of_steps(self) -> bool:
         """True once `train.max_steps` or the `train.max_minutes` budget is used up."""
-        if self.settings["max_steps"] and self.step >= self.settings["max_steps"]:
+        if self.settings.max_steps and self.step >= self.settings.max_steps:
             return True
-        budget = self.settings["max_minutes"] * 60
+        budget = self.settings.max_minutes * 60
         return bool(budget) and time.perf_counter() - self.started >= budget
 
     def end_epoch(self, rate: float) -> None:
@@ -638,7 +640,7 @@ class Trainer:
                 **{k: v for k, v in val.items() if k != "score"},
             }
         )
-        every = self.settings["grid_every"]
+        every = self.settings.grid_every
         if every and self.epoch % every == 0 and self.dist.is_main:
             self.write_grid(self.run_dir / "grids" / f"epoch_{self.epoch:03d}.png")
             if self.tensorboard is not None:
