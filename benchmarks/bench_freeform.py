@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_inpainting import cv2_fill, ensure_passive_openmp, load_average, score
+from bench_common import RESULTS, cv2_fill, ensure_passive_openmp, load_average, score
 from rich.console import Console
 from rich.table import Table
 
 from inpaintzoo.data.masks import BrushMask, FreeformMask, fill_hole
 from inpaintzoo.viz import save_grid
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PREVIEW = 10
 SEED = 2024  # the masks' seed: the same holes for every method
 MASKS = {"brush": BrushMask(32), "freeform": FreeformMask(32)}

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_common import RESULTS, cv2_fill, ensure_passive_openmp, load_average, score
 from rich.console import Console
 from rich.table import Table
 
@@ -48,12 +49,10 @@ from inpaintzoo.data.cifar10 import find_cifar10_root
 from inpaintzoo.data.masks import CenterMask, fill_hole
 from inpaintzoo.engine.trainer import Trainer
 from inpaintzoo.errors import InpaintzooError
-from inpaintzoo.metrics import MetricAccumulator, sharpness
 from inpaintzoo.plugins import default_registry
 from inpaintzoo.runs import Run, load_run
 from inpaintzoo.viz import save_grid
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PREVIEW = 10  # test images per row of the PNG grid
 #: rows of the close-up grid (the hole and its 4 px of context at 8x): the baselines and context encoders
 CLOSE_UP = ("mean colour", "opencv telea", "l2", "gan", "wgan")
@@ -99,37 +98,6 @@ THROUGHPUT = {
     "gan (benchmark config)": MODELS["gan"],
     "wgan (benchmark config)": MODELS["wgan"],
 }
-
-
-def ensure_passive_openmp() -> None:
-    """Re-execute with OMP_WAIT_POLICY=passive (OpenMP reads it when it loads, so it cannot be set later)."""
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "passive"
-        os.execv(sys.executable, [sys.executable, *sys.argv])
-
-
-def load_average() -> float:
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
-
-
-def cv2_fill(images: torch.Tensor, mask: torch.Tensor, method: str) -> torch.Tensor:
-    import cv2
-
-    flag = {"telea": cv2.INPAINT_TELEA, "navier-stokes": cv2.INPAINT_NS}[method]
-    out = []
-    for img, m in zip(images, mask):
-        u8 = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        hole = m[0].numpy().astype(np.uint8) * 255
-        out.append(torch.from_numpy(cv2.inpaint(u8, hole, 3, flag)).permute(2, 0, 1).float() / 255)
-    return torch.stack(out)
-
-
-def score(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """The five metrics, and the fill's detail against the truth's (`sharpness`: 1 as textured, < 1 blurrier)."""
-    acc = MetricAccumulator()
-    for i in range(0, len(truth), 250):
-        acc.update(pred[i : i + 250], truth[i : i + 250], mask[i : i + 250])
-    return {**acc.compute(), "sharpness": sharpness(pred, truth, mask)}
 
 
 def train_model(name: str, minutes: float, out: Path) -> tuple[Path, dict[str, Any]]:
@@ -223,10 +191,12 @@ def evaluate_model(
     run = load_run(run_dir, checkpoint=info["checkpoint"], device="cpu")
     limit = min(args.density_limit, len(truth)) if run.is_density else len(truth)
     bits_per_dim = None
-    if run.is_density:  # the test likelihood is the model's, whatever the mode: measured once
+    if run.is_density:  # the test likelihood is the model's, whatever the mode: measured once, as `Run.evaluate` does
+        likelihood = run.family.evaluation()
         with torch.no_grad():
-            nll = sum(run.model.nll(truth[i : i + BATCH]).sum().item() for i in range(0, limit, BATCH))
-        bits_per_dim = nll / (limit * 3 * 32 * 32 * math.log(2))
+            for i in range(0, limit, BATCH):
+                likelihood.update(run.model, truth[i : i + BATCH])
+        bits_per_dim = likelihood.compute(truth[:limit])["bits_per_dim"]
     out = []
     for mode in modes if run.is_density else (None,):
         label = f"{name} ({mode})" if mode else name

@@ -18,19 +18,16 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from bench_training import CONTEXT, build_trainer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import CONTEXT, build_trainer  # noqa: E402
-
-from inpaintzoo.data.augment import FlipShift, arrange_batch, move_pixels  # noqa: E402
-from inpaintzoo.engine.ema import EMA  # noqa: E402
+from inpaintzoo.data.augment import FlipShift, arrange_batch, move_pixels
+from inpaintzoo.engine.ema import EMA
 
 RESULTS = Path(__file__).resolve().parent / "results" / "step_parts.json"
 

@@ -29,16 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inpainting import (  # noqa: E402
-    DENSITY_MODES,
-    RESULTS,
-    cv2_fill,
-    ensure_passive_openmp,
-    evaluate_model,
-    load_average,
-    score,
-)
+from bench_common import RESULTS, cv2_fill, ensure_passive_openmp, load_average, score
+from bench_inpainting import DENSITY_MODES, evaluate_model
 
 #: the study's rows: name -> (label, overrides)
 ROWS: dict[str, tuple[str, list[str]]] = {

@@ -41,7 +41,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,24 +48,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_common import ensure_passive_openmp, load_average
+from bench_inpainting import MODELS
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inpainting import (
-    MODELS,  # noqa: E402
-    ensure_passive_openmp,
-    load_average,
-)
-
-from inpaintzoo.config import resolve_config  # noqa: E402
-from inpaintzoo.data.augment import arrange_batch  # noqa: E402
-from inpaintzoo.engine.precision import autocast, cpu_features  # noqa: E402
-from inpaintzoo.engine.trainer import Trainer, to_float  # noqa: E402
-from inpaintzoo.machine import describe_machine, machine_summary  # noqa: E402
-from inpaintzoo.ops.backend import backend_name  # noqa: E402
-from inpaintzoo.plugins import default_registry  # noqa: E402
-from inpaintzoo.zoo.density.fast import reference_path  # noqa: E402
+from inpaintzoo.config import resolve_config
+from inpaintzoo.data.augment import arrange_batch
+from inpaintzoo.engine.precision import autocast, cpu_features
+from inpaintzoo.engine.trainer import Trainer, to_float
+from inpaintzoo.machine import describe_machine, machine_summary
+from inpaintzoo.ops.backend import backend_name
+from inpaintzoo.plugins import default_registry
+from inpaintzoo.zoo.density.fast import reference_path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
 DENSITY = ["pixelcnn", "gated-pixelcnn", "row-lstm", "diag-bilstm", "flat-lstm"]
@@ -226,7 +220,7 @@ def minimal_step(trainer: Trainer, rows: torch.Tensor, precision: str) -> Callab
 
     engine_opt = trainer.optimizers["generator"]  # the same optimiser (fused where the engine's is), its own state
     opt = type(engine_opt)(model.parameters(), **engine_opt.defaults)
-    if trainer.is_density:
+    if trainer.family.task == "density":
 
         def density() -> None:
             images = fetch()
@@ -299,7 +293,7 @@ def bench_row(
     def step() -> None:
         trainer.train_step(trainer.fetch(rows))
 
-    path = reference_path(reference) if trainer.is_density else contextlib.nullcontext()
+    path = reference_path(reference) if trainer.family.task == "density" else contextlib.nullcontext()
     gemm, bw = rates["gemm_flops"][precision], rates["bandwidth_bytes"]
     with path:
         if once_beside is not None:
@@ -308,12 +302,12 @@ def bench_row(
             flops, traffic = once_beside["flops"], once_beside["traffic_bytes"]
             floor = max(flops / gemm, traffic / bw)
         else:
-            density_or_l2 = trainer.is_density or name in MINIMAL_L2
+            density_or_l2 = trainer.family.task == "density" or name in MINIMAL_L2
             minimal_fn = minimal_step(trainer, rows, precision) if density_or_l2 else None
             control = None
             if minimal_fn is None:
                 engine, minimal = timed(step, args.repeats, device), None
-            elif trainer.is_density:
+            elif trainer.family.task == "density":
                 pairs = max(args.repeats, args.overhead_pairs)  # single pairs scatter by +-5% and more
                 engine, minimal = timed_alternating([step, minimal_fn], pairs, device)
             else:  # the overhead goal's rows: more rounds, and a second minimal loop as the A/A control
@@ -327,7 +321,7 @@ def bench_row(
             bound = profile_step(step) if slow else None
     row = {
         "model": name,
-        "path": "reference" if reference else ("fast" if trainer.is_density else "engine"),
+        "path": "reference" if reference else ("fast" if trainer.family.task == "density" else "engine"),
         "precision": precision,
         "channels_last": channels_last,
         "batch": args.batch,

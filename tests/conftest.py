@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import missing
+from helpers import TINY_DENSITY_RUN, TINY_RUN, missing
 
 # The suite runs as two pytest-xdist workers on a 2-core machine: one thread each avoids
 # oversubscription, which slows the many tiny sequential ops of the density models tenfold.
@@ -35,6 +35,25 @@ def cifar_root() -> Path:
     if root is None or not (root / "test_batch").is_file():
         missing("CIFAR-10 batches not found: set INPAINTZOO_DATA or put cifar-10-batches-py in ../shared/data")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny context-encoder run (helpers.TINY_RUN), trained once per session (per xdist worker) and shared:
+    tests only read it, copy it, or write their outputs outside it."""
+    from inpaintzoo.engine.trainer import train
+
+    return train([*TINY_RUN, f"train.out={tmp_path_factory.mktemp('runs')}", "train.name=shared"])
+
+
+@pytest.fixture(scope="session")
+def tiny_density_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny density run (helpers.TINY_DENSITY_RUN: a PixelCNN on 16x16 images, 4x4 hole), trained once per
+    session and shared: tests that evaluate it write their outputs into it under names of their own."""
+    from inpaintzoo.engine.trainer import train
+
+    out = tmp_path_factory.mktemp("runs")
+    return train([*TINY_DENSITY_RUN, "train.grid_every=0", f"train.out={out}", "train.name=density"])
 
 
 @pytest.fixture

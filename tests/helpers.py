@@ -15,8 +15,25 @@ from inpaintzoo.cli import main
 #: CI provides every dependency a test needs (.ci/setup: the extension, chromium, the packages; the runner: CIFAR-10)
 IN_CI = os.environ.get("CI") == "true"
 
-#: the smallest context encoder the builtins make, on the embedded sample photos
-TINY_MODEL = ["data=samples", "encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8"]
+#: the smallest context encoder the builtins make
+TINY_CE = ["encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8"]
+#: ... on the embedded sample photos
+TINY_MODEL = ["data=samples", *TINY_CE]
+#: the smallest density model (a PixelCNN)
+TINY_DENSITY = ["density=pixelcnn", "density.width=12", "density.depth=1"]
+#: a tiny context-encoder run: one epoch of three steps
+TINY_RUN = [*TINY_MODEL, "train.epochs=1", "train.limit=96", "train.batch_size=32", "train.val_fraction=0.25"]
+#: a tiny density run on 16x16 crops of the sample photos with a 4x4 centre hole: one epoch of two steps
+TINY_DENSITY_RUN = [
+    "data=samples",
+    "data.image_size=16",
+    "mask.size=4",
+    *TINY_DENSITY,
+    "train.epochs=1",
+    "train.limit=64",
+    "train.batch_size=32",
+    "train.val_fraction=0.25",
+]
 #: the smallest runs of the other kinds of training: adversarial (a WGAN) and density (a PixelCNN)
 TINY_JOBS = {
     "wgan": [
@@ -29,7 +46,7 @@ TINY_JOBS = {
         "loss=wgan",
         "loss.n_critic=2",
     ],
-    "pixelcnn": ["density=pixelcnn", "density.width=12", "density.depth=1"],
+    "pixelcnn": [*TINY_DENSITY],
 }
 
 

@@ -14,30 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import TINY_MODEL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from inpaintzoo.cli import main
-from inpaintzoo.engine.trainer import train
 
 TINY = [
-    "data=samples",
-    "encoder=cnn",
-    "encoder.width=8",
-    "encoder.bottleneck=16",
-    "decoder.width=8",
+    *TINY_MODEL,
     "train.max_steps=1",
     "train.limit=40",
     "train.batch_size=8",
     "train.val_fraction=0.2",
     "train.grid_every=0",
 ]
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train([*TINY, f"train.out={tmp_path_factory.mktemp('runs')}", "train.name=r"])
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -70,7 +61,7 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(H
 @SETTINGS
 @given(data=st.binary(max_size=400), keep_png_header=st.booleans())
 def test_random_bytes_as_image(
-    run_dir: Path,
+    tiny_run: Path,
     tmp_path_factory: pytest.TempPathFactory,
     capsys: pytest.CaptureFixture[str],
     data: bytes,
@@ -79,7 +70,7 @@ def test_random_bytes_as_image(
     folder = tmp_path_factory.mktemp("bytes")
     path = folder / "in.png"
     path.write_bytes((b"\x89PNG\r\n\x1a\n" if keep_png_header else b"") + data)
-    code, err = cli(capsys, "inpaint", str(run_dir), str(path), "--out", str(folder / "out"))
+    code, err = cli(capsys, "inpaint", str(tiny_run), str(path), "--out", str(folder / "out"))
     assert_clean(code, err)
     assert code == 2  # random bytes are not an image
     assert not (folder / "out" / "in.png").exists()
@@ -101,7 +92,7 @@ def test_random_bytes_as_image(
     mask_w=st.one_of(st.just(32), st.integers(1, 40)),
 )
 def test_random_shapes_give_valid_output_or_clean_errors(
-    run_dir: Path,
+    tiny_run: Path,
     tmp_path_factory: pytest.TempPathFactory,
     capsys: pytest.CaptureFixture[str],
     height: int,
@@ -122,7 +113,7 @@ def test_random_shapes_give_valid_output_or_clean_errors(
         mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
         raw = png_bytes(rng.integers(0, 256, shape, dtype=np.uint8), mode=mode)
     (folder / "img.png").write_bytes(raw)
-    args = ["inpaint", str(run_dir), str(folder / "img.png"), "--out", str(folder / "out")]
+    args = ["inpaint", str(tiny_run), str(folder / "img.png"), "--out", str(folder / "out")]
     if use_mask_file:
         hole = np.zeros((mask_h, mask_w), np.uint8)
         hole[box[0] % mask_h :][: max(box[2], 0), box[1] % mask_w :][:, : max(box[3], 0)] = 255
@@ -436,35 +427,35 @@ def test_real_cifar_batch_still_reads(cifar_root: Path) -> None:
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2, 3]", '"a string"', '{"train": 5}', "{}"])
 def test_eval_on_a_broken_config_json(
-    capsys: pytest.CaptureFixture[str], run_dir: Path, tmp_path: Path, content: str
+    capsys: pytest.CaptureFixture[str], tiny_run: Path, tmp_path: Path, content: str
 ) -> None:
     broken = tmp_path / "broken"
-    shutil.copytree(run_dir, broken)
+    shutil.copytree(tiny_run, broken)
     (broken / "config.json").write_text(content)
     assert_refused(capsys, "eval", str(broken), "--limit", "4", watch=(broken,), says="config.json")
 
 
-def test_eval_device_error_names_the_option(capsys: pytest.CaptureFixture[str], run_dir: Path) -> None:
+def test_eval_device_error_names_the_option(capsys: pytest.CaptureFixture[str], tiny_run: Path) -> None:
     if __import__("torch").cuda.is_available():
         pytest.skip("CUDA is available here")
-    line = assert_refused(capsys, "eval", str(run_dir), "--device", "cuda", watch=(run_dir,), says="--device")
+    line = assert_refused(capsys, "eval", str(tiny_run), "--device", "cuda", watch=(tiny_run,), says="--device")
     assert "train.device" not in line
 
 
 def test_hostile_and_damaged_checkpoints_are_short_lines(
-    capsys: pytest.CaptureFixture[str], run_dir: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tiny_run: Path, tmp_path: Path
 ) -> None:
     import torch
 
     victim = tmp_path / "pwned"
     for name, write in [
         ("hostile", lambda f: torch.save({"x": Payload(str(victim))}, f)),
-        ("truncated", lambda f: f.write((run_dir / "checkpoints" / "last.pt").read_bytes()[:200])),
+        ("truncated", lambda f: f.write((tiny_run / "checkpoints" / "last.pt").read_bytes()[:200])),
         ("empty", lambda f: None),
         ("text", lambda f: f.write(b"hello")),
     ]:
         copy = tmp_path / name
-        shutil.copytree(run_dir, copy)
+        shutil.copytree(tiny_run, copy)
         for ckpt in ("best.pt", "last.pt"):
             with open(copy / "checkpoints" / ckpt, "wb") as f:
                 write(f)
@@ -474,10 +465,10 @@ def test_hostile_and_damaged_checkpoints_are_short_lines(
 
 
 def test_eval_best_without_best_pt_says_it_falls_back(
-    capsys: pytest.CaptureFixture[str], run_dir: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tiny_run: Path, tmp_path: Path
 ) -> None:
     copy = tmp_path / "nobest"
-    shutil.copytree(run_dir, copy)
+    shutil.copytree(tiny_run, copy)
     (copy / "checkpoints" / "best.pt").unlink(missing_ok=True)
     code, err = cli(capsys, "eval", str(copy), "--limit", "4")
     assert code == 0, err

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import import_or_missing, needs
+from helpers import TINY_CE, TINY_DENSITY, import_or_missing, needs
 from PIL import Image
 
 import inpaintzoo
@@ -46,8 +46,6 @@ BROWSER_FLAGS = (
     "--disable-gpu",
     "--window-size=1400,1150",
 )
-TINY_CE = ["encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8", "mask=brush"]
-TINY_DENSITY = ["density=pixelcnn", "density.width=12", "density.depth=1"]
 # the pretrained free-form model (any mask) where the zoo ships it, else a tiny density run
 PRETRAINED = "unet.freeform"
 HAS_PRETRAINED = any(entry.name == PRETRAINED for entry in inpaintzoo.list_pretrained())
@@ -76,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`inpaintzoo serve` with two tiny models on a free loopback port, as a subprocess; yields its URL."""
     out = tmp_path_factory.mktemp("runs")
     runs = []
-    for name, overrides in (("brush-encoder", TINY_CE), ("pixelcnn", TINY_DENSITY)):
+    for name, overrides in (("brush-encoder", [*TINY_CE, "mask=brush"]), ("pixelcnn", TINY_DENSITY)):
         common = ["data=samples", "train.max_steps=2", "train.limit=16", "train.batch_size=4"]
         runs.append(inpaintzoo.train([*overrides, *common, f"train.out={out}", f"train.name={name}"]))
     command = [sys.executable, "-m", "inpaintzoo", "serve", "--port", "0", "--device", "cpu"]

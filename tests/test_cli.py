@@ -7,19 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY_MODEL
+from helpers import TINY_RUN as TINY
 from helpers import run_cli as run
 from PIL import Image
-
-TINY = [
-    *TINY_MODEL,
-    "train.epochs=1",
-    "train.limit=96",
-    "train.batch_size=32",
-    "train.val_fraction=0.25",
-]
-
-
 
 
 def assert_one_line_error(code: int, err: str, fragment: str) -> None:
@@ -231,15 +221,6 @@ def test_info_says_whether_the_cpu_has_amx_and_avx512_bf16(
             assert "no AMX-BF16 or AVX-512-BF16" in out
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny context-encoder run shared by the tests below (they only read it, or copy it)."""
-    from inpaintzoo.engine.trainer import train
-
-    out = tmp_path_factory.mktemp("runs")
-    return train([*TINY, f"train.out={out}", "train.name=shared"])
-
-
 def test_list_is_readable_at_80_columns_and_piped(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -285,28 +266,28 @@ def test_train_overwrite_replaces_a_run(capsys: pytest.CaptureFixture[str], tmp_
 
 
 def test_eval_split_val_is_the_slice_the_run_validated_on(
-    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tiny_run: Path, tmp_path: Path
 ) -> None:
     code, _, err = run(
-        capsys, "eval", str(trained_run), "--split", "val", "--checkpoint", "last", "--out", str(tmp_path / "v")
+        capsys, "eval", str(tiny_run), "--split", "val", "--checkpoint", "last", "--out", str(tmp_path / "v")
     )
     assert code == 0, err
     metrics = json.loads((tmp_path / "v.json").read_text())
-    epoch = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()][-1]
+    epoch = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()][-1]
     assert metrics["split"] == "val" and metrics["images"] == 24  # 25% of train.limit=96
     assert metrics["hole_mse"] == pytest.approx(epoch["val_hole_mse"], rel=1e-4)
 
 
 def test_eval_grid_labels_columns_with_hole_mse(
-    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tiny_run: Path, tmp_path: Path
 ) -> None:
     from inpaintzoo.evaluation import hole_mse_labels
     from inpaintzoo.runs import load_run
     from inpaintzoo.viz import column_header_height
 
-    code, _, err = run(capsys, "eval", str(trained_run), "--limit", "8", "--out", str(tmp_path / "e"))
+    code, _, err = run(capsys, "eval", str(tiny_run), "--limit", "8", "--out", str(tmp_path / "e"))
     assert code == 0, err
-    _, preview = load_run(trained_run).evaluate("test", limit=8)
+    _, preview = load_run(tiny_run).evaluate("test", limit=8)
     labels = hole_mse_labels(preview, 8)
     assert labels is not None and len(labels) == 8 and all(text.startswith("mse ") for text in labels)
     assert len(set(labels)) > 1  # each image's own score
@@ -315,22 +296,22 @@ def test_eval_grid_labels_columns_with_hole_mse(
 
 
 def test_density_options_on_a_context_encoder_are_an_error(
-    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tiny_run: Path, tmp_path: Path
 ) -> None:
-    code, _, err = run(capsys, "eval", str(trained_run), "--mode", "mean", "--out", str(tmp_path / "m"))
+    code, _, err = run(capsys, "eval", str(tiny_run), "--mode", "mean", "--out", str(tmp_path / "m"))
     assert_one_line_error(code, err, "--mode applies to density models")
     assert not (tmp_path / "m.json").exists()
-    code, _, err = run(capsys, "eval", str(trained_run), "--temperature", "0.5", "--out", str(tmp_path / "m"))
+    code, _, err = run(capsys, "eval", str(tiny_run), "--temperature", "0.5", "--out", str(tmp_path / "m"))
     assert_one_line_error(code, err, "--temperature applies to density models")
 
 
 def test_a_run_whose_plugin_is_gone_says_which(
-    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tiny_run: Path, tmp_path: Path
 ) -> None:
     import shutil
 
     copy = tmp_path / "copy"
-    shutil.copytree(trained_run, copy)
+    shutil.copytree(tiny_run, copy)
     config = json.loads((copy / "config.json").read_text())
     assert config["plugins"]["decoder"] == {
         "kind": "decoder",

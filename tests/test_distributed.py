@@ -11,20 +11,16 @@ from typing import Any
 
 import torch
 from ddp_probe import probe
-from helpers import TINY_JOBS, assert_same
+from helpers import TINY_JOBS, TINY_MODEL, assert_same
 
 from inpaintzoo.engine.checkpoint import load_checkpoint
 from inpaintzoo.engine.trainer import train
 
 # no batch norm and no dropout: per-process batch statistics and dropout masks would differ by design
 COMMON = [
-    "data=samples",
-    "encoder=cnn",
-    "encoder.width=8",
-    "encoder.bottleneck=16",
+    *TINY_MODEL,
     "encoder.batch_norm=false",
     "encoder.dropout=0",
-    "decoder.width=8",
     "decoder.batch_norm=false",
     "train.limit=160",
     "train.val_fraction=0.2",

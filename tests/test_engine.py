@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_same
+from helpers import TINY_MODEL, assert_same
 from torch import nn
 
 from inpaintzoo.data.augment import FlipShift, arrange_batch, random_hflip, random_shift
@@ -19,11 +19,7 @@ from inpaintzoo.engine.trainer import train
 from inpaintzoo.errors import RunDirError, UsageError
 
 TINY = [
-    "data=samples",
-    "encoder=cnn",
-    "encoder.width=8",
-    "encoder.bottleneck=16",
-    "decoder.width=8",
+    *TINY_MODEL,
     "train.limit=96",
     "train.batch_size=16",
     "train.val_fraction=0.25",

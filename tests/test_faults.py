@@ -24,11 +24,7 @@ from inpaintzoo.plugins import load_registry
 from inpaintzoo.registry import Collection
 
 TINY = [
-    "data=samples",
-    "encoder=cnn",
-    "encoder.width=8",
-    "encoder.bottleneck=16",
-    "decoder.width=8",
+    *TINY_MODEL,
     "train.limit=600",
     "train.batch_size=16",
     "train.val_fraction=0.1",

@@ -67,31 +67,20 @@ def test_mirror_refuses_modes_whose_fills_cannot_be_averaged(mode: str) -> None:
         model.fill(torch.rand(1, 3, 8, 8), off_centre_hole(1), mode=mode, mirror=True)
 
 
-@pytest.fixture(scope="module")
-def density_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from inpaintzoo.engine.trainer import train
-
-    out = tmp_path_factory.mktemp("runs")
-    overrides = ["data=samples", "data.image_size=16", "mask.size=4", "density=pixelcnn", "density.width=12",
-                 "density.depth=1", "train.epochs=1", "train.limit=64", "train.batch_size=32",
-                 "train.val_fraction=0.25", "train.grid_every=0", f"train.out={out}", "train.name=m"]
-    return train(overrides)
-
-
-def test_run_inpaint_and_eval_take_mirror(density_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run = load_run(density_run)
+def test_run_inpaint_and_eval_take_mirror(tiny_density_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = load_run(tiny_density_run)
     images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     mask = run.mask(2)
     plain, both = run.inpaint(images, mask, mode="mean"), run.inpaint(images, mask, mode="mean", mirror=True)
     keep = ~mask.expand_as(images)
     assert torch.equal(both[keep], images[keep]) and not torch.equal(both, plain)
 
-    code, _, err = run_cli(capsys, "eval", str(density_run), "--limit", "8", "--mode", "mean", "--mirror")
+    code, _, err = run_cli(capsys, "eval", str(tiny_density_run), "--limit", "8", "--mode", "mean", "--mirror")
     assert code == 0, err
-    report = json.loads((density_run / "eval-test-mean-mirror.json").read_text())
+    report = json.loads((tiny_density_run / "eval-test-mean-mirror.json").read_text())
     assert report["mode"] == "mean" and report["mirror"] is True and report["images"] == 8
 
-    code, _, err = run_cli(capsys, "eval", str(density_run), "--limit", "4", "--mode", "sample", "--mirror",
-                           "--out", str(density_run / "never"))
+    code, _, err = run_cli(capsys, "eval", str(tiny_density_run), "--limit", "4", "--mode", "sample", "--mirror",
+                           "--out", str(tiny_density_run / "never"))
     assert code == 2 and "mirror averages two fills" in err and "Traceback" not in err
-    assert not (density_run / "never.json").exists()
+    assert not (tiny_density_run / "never.json").exists()

@@ -253,34 +253,8 @@ def test_bad_arguments_are_usage_errors():
 # --- through a trained run: Run.inpaint and the command line --------------------------------------
 
 
-@pytest.fixture(scope="module")
-def density_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs")
-    args = [
-        "train",
-        "data=samples",
-        "data.image_size=16",
-        "mask.size=4",
-        "density=pixelcnn",
-        "density.width=12",
-        "density.depth=1",
-        "train.epochs=1",
-        "train.limit=64",
-        "train.batch_size=32",
-        "train.val_fraction=0.25",
-        f"train.out={out}",
-        "train.name=pm",
-        "--no-progress",
-    ]
-    try:
-        main(args)
-    except SystemExit as exc:
-        assert not exc.code, exc
-    return out / "pm"
-
-
-def test_run_inpaint_and_eval_in_posterior_mean_mode(density_run: Path, capsys: pytest.CaptureFixture[str]):
-    run = load_run(density_run)
+def test_run_inpaint_and_eval_in_posterior_mean_mode(tiny_density_run: Path, capsys: pytest.CaptureFixture[str]):
+    run = load_run(tiny_density_run)
     images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     mask = run.mask(3)
     filled = run.inpaint(images, mask, mode="posterior-mean", k=8, seed=1)
@@ -290,26 +264,26 @@ def test_run_inpaint_and_eval_in_posterior_mean_mode(density_run: Path, capsys: 
     assert torch.equal(filled, run.inpaint(images, mask, mode="posterior-mean", k=8, seed=1))
 
     try:
-        main(["eval", str(density_run), "--limit", "8", "--mode", "posterior-mean", "--k", "4", "--tau", "0.5"])
+        main(["eval", str(tiny_density_run), "--limit", "8", "--mode", "posterior-mean", "--k", "4", "--tau", "0.5"])
     except SystemExit as exc:
         assert not exc.code, capsys.readouterr().err
-    report = json.loads((density_run / "eval-test-posterior-mean.json").read_text())
+    report = json.loads((tiny_density_run / "eval-test-posterior-mean.json").read_text())
     assert report["mode"] == "posterior-mean" and report["k"] == 4 and report["tau"] == 0.5
     assert 1.0 <= report["ess_median"] <= 4.0 and 1.0 <= report["ess"] <= 4.0
     assert report["images"] == 8 and report["hole_mse"] > 0
 
     with pytest.raises(SystemExit) as exc:
-        main(["eval", str(density_run), "--limit", "4", "--mode", "posterior-mean", "--tau", "-1", "--out", "x"])
+        main(["eval", str(tiny_density_run), "--limit", "4", "--mode", "posterior-mean", "--tau", "-1", "--out", "x"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "tau" in err and "Traceback" not in err
 
 
-def test_inpaint_command_takes_posterior_mean(density_run: Path, tmp_path: Path):
+def test_inpaint_command_takes_posterior_mean(tiny_density_run: Path, tmp_path: Path):
     picture = torch.randint(0, 256, (16, 16, 3), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
     Image.fromarray(picture.numpy()).save(tmp_path / "photo.png")
     try:
-        main(["inpaint", str(density_run), str(tmp_path / "photo.png"), "--box", "6,6,4,4", "--mode",
+        main(["inpaint", str(tiny_density_run), str(tmp_path / "photo.png"), "--box", "6,6,4,4", "--mode",
               "posterior-mean", "--k", "4", "--out", str(tmp_path / "filled")])  # fmt: skip
     except SystemExit as exc:
         assert not exc.code

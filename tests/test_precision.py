@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_DENSITY
 
 import inpaintzoo.engine.trainer as trainer_module
 from inpaintzoo.engine.checkpoint import load_checkpoint
@@ -28,7 +29,7 @@ SMALL = [
     "train.grid_every=0",
     "train.ema=0",
 ]
-DENSITY = ["data=samples", "density=pixelcnn", "density.width=12", "density.depth=1", *SMALL[6:]]
+DENSITY = ["data=samples", *TINY_DENSITY, *SMALL[6:]]
 
 
 def step_losses(run: Path, key: str) -> list[float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import import_or_missing
+from helpers import TINY_CE, TINY_DENSITY, import_or_missing
 from PIL import Image
 
 import_or_missing("starlette", "the web extra is not installed: pip install 'inpaintzoo[web]'")
@@ -23,11 +23,10 @@ from inpaintzoo.web import create_app, is_loopback, require_web  # noqa: E402
 from inpaintzoo.web.inputs import Limits  # noqa: E402
 from inpaintzoo.web.models import load_models  # noqa: E402
 
-TINY_CE = ["encoder=cnn", "encoder.width=8", "encoder.bottleneck=16", "decoder.width=8"]
 RUNS = {
     "brush": ["data=samples", *TINY_CE, "mask=brush", "train.batch_size=8"],
     "center": ["data=samples", *TINY_CE, "mask=center", "train.batch_size=8"],
-    "pcnn": ["data=samples", "density=pixelcnn", "density.width=12", "density.depth=1", "train.batch_size=4"],
+    "pcnn": ["data=samples", *TINY_DENSITY, "train.batch_size=4"],
     "gated": ["data=samples", "density=gated-pixelcnn", "density.width=6", "density.layers=1", "train.batch_size=4"],
 }
 
