@@ -189,16 +189,16 @@ def evaluate_model(
 ) -> list[tuple[dict[str, Any], torch.Tensor]]:
     """One row per fill mode (a single row for a context encoder), each with its first predictions."""
     run = load_run(run_dir, checkpoint=info["checkpoint"], device="cpu")
-    limit = min(args.density_limit, len(truth)) if run.is_density else len(truth)
-    bits_per_dim = None
-    if run.is_density:  # the test likelihood is the model's, whatever the mode: measured once, as `Run.evaluate` does
-        likelihood = run.family.evaluation()
-        with torch.no_grad():
-            for i in range(0, limit, BATCH):
-                likelihood.update(run.model, truth[i : i + BATCH])
-        bits_per_dim = likelihood.compute(truth[:limit])["bits_per_dim"]
+    limit = min(args.density_limit, len(truth)) if run.decodes else len(truth)
+    # what the family adds to the metrics, measured once as `Run.evaluate` does: a density model's test likelihood
+    # (whatever the mode), nothing for a context encoder
+    likelihood = run.family.evaluation()
+    with torch.no_grad():
+        for i in range(0, limit, BATCH):
+            likelihood.update(run.model, truth[i : i + BATCH])
+    bits_per_dim = likelihood.compute(truth[:limit]).get("bits_per_dim")
     out = []
-    for mode in modes if run.is_density else (None,):
+    for mode in modes if run.decodes else (None,):
         label = f"{name} ({mode})" if mode else name
         started = time.perf_counter()
         ess: list[torch.Tensor] = []
