@@ -32,6 +32,15 @@ finetune() {  # NAME ALPHA FEATURE_MATCHING MINUTES: the ffc.photos architecture
         train.grid_every=0 train.max_minutes="$minutes" train.out=runs-gpu train.name="$name" > "$LOGS/$name.log" 2>&1
 }
 
+cuda_benches() {  # KERNEL_SECONDS TRAINING_SECONDS JSON_DIR: the CUDA rows of bench_kernels and bench_training
+    timeout "$1" "$PY" benchmarks/bench_kernels.py --runs 1 --quick --out "$3/kernels_cuda.json" \
+        > "$LOGS/bench_kernels.log" 2>&1
+    echo "bench_kernels exit $?" >> "$LOGS/bench_kernels.log"
+    timeout "$2" "$PY" benchmarks/bench_training.py --device cuda --quick --only pixelcnn,l2 \
+        --out "$3/training_cuda.json" > "$LOGS/bench_training.log" 2>&1
+    echo "bench_training exit $?" >> "$LOGS/bench_training.log"
+}
+
 case "${1:-}" in
 train)
     MINUTES=${2:-5}
@@ -52,13 +61,7 @@ train)
     echo "pytest -m cuda exit $?" >> "$LOGS/pytest_cuda.log"
     sleep 20; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv >> "$LOGS/card.txt"
     wait $a $b $c
-    # the CUDA rows of the benchmarks, the GPU now idle
-    timeout 150 "$PY" benchmarks/bench_kernels.py --runs 1 --quick --out "$LOGS/kernels_cuda.json" \
-        > "$LOGS/bench_kernels.log" 2>&1
-    echo "bench_kernels exit $?" >> "$LOGS/bench_kernels.log"
-    timeout 60 "$PY" benchmarks/bench_training.py --device cuda --quick --only pixelcnn,l2 \
-        --out "$LOGS/training_cuda.json" > "$LOGS/bench_training.log" 2>&1
-    echo "bench_training exit $?" >> "$LOGS/bench_training.log"
+    cuda_benches 150 60 "$LOGS"  # the GPU now idle
     tail -n 4 "$LOGS"/gan-*.log "$LOGS/pytest_cuda.log" "$LOGS/build.log" | tee "$OUT/summary.txt"
     cp "$LOGS"/*.log "$LOGS"/*.json "$LOGS/card.txt" "$OUT/" 2>/dev/null
     tar -C runs-gpu -cf /tmp/session.tar --exclude=best.pt .
@@ -66,12 +69,7 @@ train)
     ;;
 bench)
     [ -f inpaintzoo/_C*.so ] 2>/dev/null || "${PIP[@]}" -e . > "$LOGS/build.log" 2>&1
-    timeout 200 "$PY" benchmarks/bench_kernels.py --runs 1 --quick --out "$OUT/kernels_cuda.json" \
-        > "$LOGS/bench_kernels.log" 2>&1
-    echo "bench_kernels exit $?" >> "$LOGS/bench_kernels.log"
-    timeout 200 "$PY" benchmarks/bench_training.py --device cuda --quick --only pixelcnn,l2 \
-        --out "$OUT/training_cuda.json" > "$LOGS/bench_training.log" 2>&1
-    echo "bench_training exit $?" >> "$LOGS/bench_training.log"
+    cuda_benches 200 200 "$OUT"
     tail -n 25 "$LOGS/bench_kernels.log" "$LOGS/bench_training.log"
     cp "$LOGS"/*.log "$LOGS/card.txt" "$OUT/"
     ;;

@@ -21,7 +21,7 @@ and what it lacks when the request needs it (pytest's use of pluggy: an implemen
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -135,8 +135,8 @@ class ModelFamily(Protocol):
     def dry_run(self, model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> None: ...
 
     def validate(
-        self, model: torch.nn.Module, images: list[torch.Tensor], masks: list[torch.Tensor]
-    ) -> dict[str, float]: ...
+        self, model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+    ) -> dict[str, float]: ...  # (images, holes) batch by batch, as the trainer draws them
 
     def evaluation(self) -> Any: ...
 

@@ -9,7 +9,7 @@ A new family is one more class here and one more `task`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,11 +161,9 @@ class ContextEncoderFamily:
     def dry_run(self, model: nn.Module, images: torch.Tensor, mask: torch.Tensor) -> None:
         model(images, mask)
 
-    def validate(
-        self, model: nn.Module, images: list[torch.Tensor], masks: list[torch.Tensor]
-    ) -> dict[str, float]:
+    def validate(self, model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
         acc = MetricAccumulator()
-        for x, mask in zip(images, masks):
+        for x, mask in batches:
             acc.update(model.inpaint(x, mask), x, mask)
         metrics = {f"val_{k}": v for k, v in acc.compute().items()}
         return {**metrics, "score": metrics["val_l2"]}
@@ -225,11 +223,12 @@ class DensityFamily:
     def dry_run(self, model: nn.Module, images: torch.Tensor, mask: torch.Tensor) -> None:
         model.nll(images)
 
-    def validate(
-        self, model: nn.Module, images: list[torch.Tensor], masks: list[torch.Tensor]
-    ) -> dict[str, float]:
-        total = sum(model.nll(x).sum().item() for x in images)
-        bpd = bits_per_dim(total / sum(len(x) for x in images), images[0])
+    def validate(self, model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+        total, count = 0.0, 0
+        for x, _ in batches:
+            total += model.nll(x).sum().item()
+            count += len(x)
+        bpd = bits_per_dim(total / count, x)
         return {"val_bits_per_dim": bpd, "score": bpd}
 
     def evaluation(self) -> DensityEvaluation:

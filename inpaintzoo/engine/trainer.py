@@ -454,9 +454,13 @@ class Trainer:
         model = self.eval_model()
         g = torch.Generator().manual_seed(12345)
         batch = self.settings.batch_size
-        images = [to_float(self.val_images[i : i + batch], self.device) for i in range(0, len(self.val_images), batch)]
-        masks = [self.mask(x.shape[0], generator=g).to(self.device) for x in images]
-        return self.family.validate(model, images, masks)
+
+        def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # one batch on the device at a time
+            for i in range(0, len(self.val_images), batch):
+                x = to_float(self.val_images[i : i + batch], self.device)
+                yield x, self.mask(x.shape[0], generator=g).to(self.device)
+
+        return self.family.validate(model, batches())
 
     @torch.no_grad()
     def write_grid(self, path: Path) -> None:

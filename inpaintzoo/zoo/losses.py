@@ -144,15 +144,18 @@ class _Objective:
         except KeyError:
             raise NotConfiguredError(f"loss {self.name!r}: call configure() before step()") from None
 
+    def minimise(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One optimiser step down `loss`'s gradient (scaled for fp16, skipped where non-finite)."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaled(loss).backward()
+        self.step_optimizer(optimizer)
+
     def reconstruction_step(
         self, model: ContextEncoder, images: torch.Tensor, mask: torch.Tensor, patch: torch.Tensor
     ) -> dict[str, float]:
         """One generator update on the reconstruction loss alone (all of `l2`; a warm-up step of the others)."""
-        optimizer = self.optimizer("generator")
         reconstruction = model.reconstruction_loss(patch, images, mask)
-        optimizer.zero_grad(set_to_none=True)
-        self.scaled(reconstruction).backward()
-        self.step_optimizer(optimizer)
+        self.minimise(self.optimizer("generator"), reconstruction)
         return {"loss": reconstruction.item()}
 
 
@@ -211,11 +214,8 @@ class Likelihood(_Objective):
         judge: str,
         step: int,
     ) -> dict[str, float]:
-        optimizer = self.optimizer("generator")
         loss = bits_per_dim(model.nll(images).float().mean(), images)
-        optimizer.zero_grad(set_to_none=True)
-        self.scaled(loss).backward()
-        self.step_optimizer(optimizer)
+        self.minimise(self.optimizer("generator"), loss)
         return {"bits_per_dim": loss.item()}
 
 
@@ -332,13 +332,10 @@ class Adversarial(_Objective):
         judge: str,
     ) -> dict[str, float]:
         """One critic update on real and (detached) fake examples, judged as separate batches."""
-        optimizer = self.optimizer("discriminator")
         real = model.judged(images, mask, None, judge)
         fake = model.judged(images, mask, patch.detach(), judge)
         loss, logs = self.critic_loss(critic, real, fake, self.patch_holes(critic, mask, judge, len(fake)))
-        optimizer.zero_grad(set_to_none=True)
-        self.scaled(loss).backward()
-        self.step_optimizer(optimizer)
+        self.minimise(self.optimizer("discriminator"), loss)
         self.after_critic_update(critic)
         return {"d_loss": loss.item(), **logs}
 
