@@ -3,8 +3,10 @@
 #   train   — install without the extension, fine-tune the L2 photo model adversarially on the GPU (bf16, three
 #             mixes of the critic's share) in the background, build the extension with CUDA meanwhile and run
 #             `pytest -m cuda`, then the CUDA rows of the benchmarks; package runs and logs under $OUT
+#   continue — fine-tune the shipped adversarial entry further ($INIT default $INPAINTZOO_DATA/init-gan), two
+#             shares of the critic side by side, the GPU to themselves; package the runs under $OUT
 #   bench   — the CUDA rows of bench_kernels.py and bench_training.py, the GPU otherwise idle
-# Usage: OUT=/some/dir bash benchmarks/cuda_session.sh train MINUTES | bench
+# Usage: OUT=/some/dir bash benchmarks/cuda_session.sh train MINUTES | continue MINUTES | bench
 # The L2 photo model to start from: $INIT (default $INPAINTZOO_DATA/init, a run directory with checkpoints/best.pt).
 # Photos are read from $INPAINTZOO_DATA/photos (default .gpu_data/photos, carried beside the checkout).
 set -uo pipefail
@@ -22,7 +24,7 @@ finetune() {  # NAME ALPHA FEATURE_MATCHING MINUTES: the ffc.photos architecture
     local name=$1 alpha=$2 fm=$3 minutes=$4
     # 4 threads each: three trainings and the extension's build share 16 cores (at 16 threads each, three runs
     # building 48 crops a photo beside the build printed nothing before the timeout); 12 crops a photo start in ~15 s
-    OMP_NUM_THREADS=4 timeout $((minutes * 60 + 150)) "$PY" -m inpaintzoo train data=photos data.image_size=256 \
+    OMP_NUM_THREADS=${THREADS:-4} timeout $((minutes * 60 + 150)) "$PY" -m inpaintzoo train data=photos data.image_size=256 \
         data.crops_per_photo=12 \
         mask=lama mask.fill=telea encoder=ffc encoder.width=32 encoder.blocks=6 decoder=conv decoder.layers=0 \
         model.residual=true model.overlap=4 model.overlap_weight=1 train.init_from="$INIT" \
@@ -64,6 +66,21 @@ train)
     cuda_benches 150 60 "$LOGS"  # the GPU now idle
     tail -n 4 "$LOGS"/gan-*.log "$LOGS/pytest_cuda.log" "$LOGS/build.log" | tee "$OUT/summary.txt"
     cp "$LOGS"/*.log "$LOGS"/*.json "$LOGS/card.txt" "$OUT/" 2>/dev/null
+    tar -C runs-gpu -cf /tmp/session.tar --exclude=best.pt .
+    split -b 15M -d /tmp/session.tar "$OUT/session.tar.part"
+    ;;
+continue)
+    MINUTES=${2:-8}
+    INIT="${INIT:-$INPAINTZOO_DATA/init-gan}"  # checkpoints/best.pt holding the ffc.photos-gan weights
+    INPAINTZOO_NO_EXTENSION=1 "${PIP[@]}" -e . > "$LOGS/install.log" 2>&1 || { cat "$LOGS/install.log"; exit 1; }
+    THREADS=7 finetune gan-a30c 0.3 10 "$MINUTES" &
+    a=$!
+    THREADS=7 finetune gan-a15c 0.15 10 "$MINUTES" &
+    b=$!
+    sleep 90; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv >> "$LOGS/card.txt"
+    wait $a $b
+    tail -n 4 "$LOGS"/gan-*.log | tee "$OUT/summary.txt"
+    cp "$LOGS"/*.log "$LOGS/card.txt" "$OUT/" 2>/dev/null
     tar -C runs-gpu -cf /tmp/session.tar --exclude=best.pt .
     split -b 15M -d /tmp/session.tar "$OUT/session.tar.part"
     ;;

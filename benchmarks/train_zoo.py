@@ -112,6 +112,31 @@ PHOTO_MODEL = [
     "model.overlap_weight=1",
 ]
 
+#: the adversarial fine-tune of the photo model at 256 px (ffc.photos-gan and what was trained on from it)
+PHOTO_GAN = [
+    "data=photos",
+    "data.image_size=256",
+    "data.crops_per_photo=12",
+    *PHOTO_MODEL,
+    "disc=patch",
+    "disc.width=64",
+    "disc.layers=3",
+    "loss=gan",
+    "loss.alpha=0.3",
+    "loss.balance=true",
+    "loss.hole_patches=true",
+    "loss.feature_matching=10",
+    "train.batch_size=16",
+    "train.lr=0.0002",
+    "train.disc_lr=0.0002",
+    "train.lr_decay=1.0",
+    "train.ema=0.999",
+    "train.precision=bf16",
+    "train.channels_last=true",
+    "train.val_fraction=0.03",
+    "train.grid_every=0",
+]
+
 RECIPES: dict[str, dict[str, object]] = {
     "unet.l2": {
         "overrides": [*GENERATOR, "model.mirror=true", "train.lr=2e-3", *TRAINING, "train.max_minutes=65"],
@@ -166,34 +191,27 @@ RECIPES: dict[str, dict[str, object]] = {
     },
     "ffc.photos-gan": {
         "overrides": [
-            "data=photos",
-            "data.image_size=256",
-            "data.crops_per_photo=12",
-            *PHOTO_MODEL,
+            *PHOTO_GAN,
             "train.init_from=runs/zoo/ffc",  # the ffc.photos recipe's run: train that one first
-            "disc=patch",
-            "disc.width=64",
-            "disc.layers=3",
-            "loss=gan",
-            "loss.alpha=0.3",
-            "loss.balance=true",
-            "loss.hole_patches=true",
-            "loss.feature_matching=10",
-            "train.batch_size=16",
-            "train.lr=0.0002",
-            "train.disc_lr=0.0002",
-            "train.lr_decay=1.0",
-            "train.ema=0.999",
-            "train.precision=bf16",
-            "train.channels_last=true",
-            "train.val_fraction=0.03",
-            "train.grid_every=0",
             "train.max_minutes=2.6",
         ],
         "checkpoint": "last",
         "hardware": "one NVIDIA H200 (lent for minutes), bf16, 1,022 steps; started from the ffc.photos weights",
         "about": "ffc.photos fine-tuned against a PatchGAN critic that judges the hole's patches, with feature "
         "matching: sharper fills at about the same PSNR",
+    },
+    "ffc.photos-texture": {
+        "overrides": [
+            *PHOTO_GAN,
+            "train.init_from=runs/zoo/photos-gan",  # the ffc.photos-gan recipe's run: train that one first
+            "train.max_minutes=7",
+            "model.texture=0.75",  # inference only: training is the same, validation measures the textured fill
+        ],
+        "checkpoint": "last",
+        "hardware": "one NVIDIA H200 (lent for minutes), bf16, 2,209 steps beside a second fine-tune; started from "
+        "the ffc.photos-gan weights",
+        "about": "ffc.photos-gan trained on against its critic, its fills topped up with the photo's own grain "
+        "(model.texture=0.75: detail copied from where the context looks like the fill)",
     },
     **{
         f"{name}.cifar10": density_recipe(name, about)

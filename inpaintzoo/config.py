@@ -104,6 +104,7 @@ class ModelSettings(Settings):
     judge: Literal["image", "patch", "local"] = "image"  # what the discriminator sees (local: a window round the hole)
     mirror: bool = False  # inpaint the left-right mirror image too and average the two fills
     residual: bool = False  # predict a correction of the hole-filled input (with mask.fill=telea) instead of pixels
+    texture: float = 0.0  # inpainting tops the fill's detail up to this share of the context's (0: none; photo models)
 
 
 #: config group -> (registry kind, default component name; None: off unless chosen)

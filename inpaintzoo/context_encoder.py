@@ -7,6 +7,9 @@ patch is the whole image and the overlap is the band of `overlap` pixels around 
 With `mirror`, inpainting also fills the left-right mirror image and averages the two fills: a
 photo's mirror is as likely as the photo, so the two are two estimates of one answer, and their mean
 has a lower squared error than either (at twice the inference cost; training is unchanged).
+With `texture` (a model of any size, for photos), inpainting tops the fill's fine detail up to that share of
+the context's, copied from where the context looks like the fill (`inpaintzoo.texture`): a network's fill
+has the structure but little grain. Training is unchanged; validation measures the textured fill.
 
 What a discriminator judges (`judged`): the whole image with the prediction pasted in, the patch
 alone, or a `local` window around the hole (the hole grown by half its size on each side, pasted
@@ -22,6 +25,7 @@ from torch import nn
 
 from inpaintzoo.data.masks import model_input
 from inpaintzoo.errors import UsageError
+from inpaintzoo.texture import add_texture
 
 Box = tuple[int, int, int, int]  # top, left, height, width
 
@@ -57,9 +61,18 @@ class ContextEncoder(nn.Module):
         fill: str = "zeros",
         mirror: bool = False,
         residual: bool = False,
+        texture: float = 0.0,
     ) -> None:
         super().__init__()
         self.residual = residual
+        if not 0 <= texture <= 1:
+            raise UsageError(f"model.texture={texture:g} is a share of the context's detail: give 0 (none) to 1")
+        if texture and box is not None:
+            raise UsageError(
+                "model.texture needs a hole given by a mask and context to copy from; this model fills one fixed "
+                f"box {box}: set model.texture=0"
+            )
+        self.texture = texture
         if mirror and box is not None and 2 * box[1] + box[3] != image_size:
             raise UsageError(
                 f"model.mirror=true averages a fill with its mirror image, so the hole must be centred left to "
@@ -164,4 +177,7 @@ class ContextEncoder(nn.Module):
         patch = self(images, mask)
         if self.mirror:  # the patch region is symmetric, so the mirror's patch mirrored back lines up with it
             patch = 0.5 * (patch + self(images.flip(-1), mask.flip(-1)).flip(-1))
-        return self.paste(images, mask, patch)
+        filled = self.paste(images, mask, patch)
+        if not self.texture:
+            return filled
+        return torch.where(mask.bool(), add_texture(images, filled, mask, self.texture).clamp(0, 1), filled)

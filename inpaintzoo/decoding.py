@@ -77,3 +77,19 @@ def decoding_for(model: Any, given: Mapping[str, Any], what: str | None = None) 
 def decoding_kwargs(decoding: Decoding | None) -> dict[str, Any]:
     """`decoding` as `Run.inpaint`'s keyword options (none for a model that takes no decoding)."""
     return {} if decoding is None else {**decoding.options(), "seed": decoding.seed}
+
+
+def apply_texture(model: Any, level: float | None, what: str | None = None) -> None:
+    """Set the share of the context's grain a photo model tops its fill up to (`model.texture`; None: the
+    model's own). Models without the texture step (density models, fixed-box models, classical fills) refuse
+    it in one line instead of ignoring it."""
+    if level is None:
+        return
+    name = what or getattr(model, "name", "this model")
+    network = getattr(model, "model", None)
+    if not hasattr(network, "texture") or not model.geometry.native:
+        raise UsageError(f"--texture applies to photo models that run at any size; {name} has no texture step")
+    if not 0 <= level <= 1:
+        raise UsageError(f"--texture is a share of the context's grain: give 0 (none) to 1, not {level:g}")
+    network.texture = level
+

@@ -114,6 +114,7 @@ class ContextEncoderFamily:
             getattr(mask, "fill", "zeros"),
             mirror=settings.mirror,
             residual=settings.residual,
+            texture=settings.texture,
         )
         objective = registry.build("loss", config["loss"]["name"], **component_args(config["loss"]))
         discriminator = None

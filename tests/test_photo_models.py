@@ -232,8 +232,9 @@ def test_default_model_is_the_best_photo_entry() -> None:
 
     from inpaintzoo.hub import default_model
 
-    def entry(name: str, data: str, psnr: float | None = None) -> SimpleNamespace:
-        card = {"photo_benchmark": {"mean_psnr": psnr}} if psnr is not None else {}
+    def entry(name: str, data: str, psnr: float | None = None, sharp: float = 0.2) -> SimpleNamespace:
+        kinds = {kind: {"psnr": psnr, "sharpness": sharp} for kind in KINDS}
+        card = {"photo_benchmark": {"mean_psnr": psnr, "kinds": kinds}} if psnr is not None else {}
         return SimpleNamespace(name=name, config={"data": {"name": data}}, card=card)
 
     class Registry:  # what list_pretrained reads
@@ -244,7 +245,12 @@ def test_default_model_is_the_best_photo_entry() -> None:
             return [SimpleNamespace(name=e.name, factory=e) for e in self.entries]
 
     zoo = [entry("unet.l2", "cifar10", 30.0), entry("photo.a", "photos", 19.0), entry("photo.b", "photos", 20.5)]
-    assert default_model(Registry(zoo)) == "photo.b"
+    assert default_model(Registry(zoo)) == "photo.b"  # none is textured: the best PSNR
+    textured = entry("photo.c", "photos", 20.0, sharp=0.7)
+    assert default_model(Registry([*zoo, textured])) == "photo.c"  # a textured fill wins over a higher PSNR
+    smear_on_one_kind = entry("photo.d", "photos", 20.2, sharp=0.7)
+    smear_on_one_kind.card["photo_benchmark"]["kinds"]["box"]["sharpness"] = 0.1
+    assert default_model(Registry([*zoo, textured, smear_on_one_kind])) == "photo.c"
     assert default_model(Registry(zoo[:1])) == "telea"  # no photo entry: the classical fill, never a thumbnail model
 
 
@@ -346,6 +352,7 @@ def test_the_shipped_photo_entries_are_verified_scored_and_within_the_weights_bu
 
     import inpaintzoo
     from inpaintzoo.hub import default_model, sha256_file
+    from inpaintzoo.hub.load import TEXTURED
 
     zoo = Path(inpaintzoo.__file__).parent / "zoo" / "pretrained"
     cards = {p.stem: json.loads(p.read_text()) for p in zoo.glob("*.json")}
@@ -356,6 +363,10 @@ def test_the_shipped_photo_entries_are_verified_scored_and_within_the_weights_bu
         kinds = card["card"]["photo_benchmark"]["kinds"]
         assert set(kinds) == set(KINDS), name
         assert card["card"]["train_command"].startswith("inpaintzoo train"), name
-    best = max(photo, key=lambda name: photo[name]["card"]["photo_benchmark"]["mean_psnr"])
+    def textured(name: str) -> bool:
+        return all(row["sharpness"] >= TEXTURED for row in photo[name]["card"]["photo_benchmark"]["kinds"].values())
+
+    candidates = [name for name in photo if textured(name)] or list(photo)
+    best = max(candidates, key=lambda name: photo[name]["card"]["photo_benchmark"]["mean_psnr"])
     assert default_model() == best
     assert sum((zoo / card["weights"]["file"]).stat().st_size for card in cards.values()) <= 40 * 2**20

@@ -21,7 +21,7 @@ import inpaintzoo  # noqa: E402
 from inpaintzoo.errors import UsageError  # noqa: E402
 from inpaintzoo.web import create_app, is_loopback, require_web  # noqa: E402
 from inpaintzoo.web.inputs import Limits  # noqa: E402
-from inpaintzoo.web.models import load_models  # noqa: E402
+from inpaintzoo.web.models import load_models, offered_by_default  # noqa: E402
 
 RUNS = {
     "brush": ["data=samples", *TINY_CE, "mask=brush", "train.batch_size=8"],
@@ -466,6 +466,8 @@ def test_pretrained_entries_are_offered_by_default(run_dirs: dict[str, Path], mo
     # photo entries first, the classical fills to compare them with, then the rest
     assert [m.name for m in models] == ["tiny.photo", *classical, "tiny.brush", "tiny.pcnn"]
     assert {m.source for m in models} == {"pretrained"}
+    second_photo = SimpleNamespace(name="a.photo", summary="", metrics={}, config=photos)
+    assert offered_by_default([second_photo, *entries], first="tiny.photo")[:2] == ["tiny.photo", "a.photo"]
     brush = models[-2]
     assert brush.describe()["metrics"] == {"hole_mse": 900.0} and "hole MSE 900" in brush.summary
     assert "Telea" in models[1].summary

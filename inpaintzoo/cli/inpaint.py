@@ -51,6 +51,13 @@ from inpaintzoo.files import check_out_folder
 @K_OPTION
 @TAU_OPTION
 @MIRROR_OPTION
+@click.option(
+    "--texture",
+    type=float,
+    metavar="LEVEL",
+    help="Photo models: the photo's own grain added to the fill until the hole has LEVEL (0-1) of the context's "
+    "detail around it; 0 gives the network's fill as it is. Default: the model's own (ffc.photos-texture: 0.75).",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing result files.")
 @DEVICE_OPTION
@@ -65,6 +72,7 @@ def inpaint(
     compare: bool,
     precision: str,
     out: Path,
+    texture: float | None,
     seed: int,
     overwrite: bool,
     device: str,
@@ -81,7 +89,7 @@ def inpaint(
       inpaintzoo inpaint runs/<run> photo.png --box 12,12,8,8 --box 40,30,8,8 --compare
     Every input is checked before the first file is written; one PNG per image in --out.
     """
-    from inpaintzoo.decoding import DECODING_OPTIONS, decoding_for  # torch: imported when the command runs
+    from inpaintzoo.decoding import DECODING_OPTIONS, apply_texture, decoding_for  # torch: imported on use
     from inpaintzoo.engine.precision import check_precision
     from inpaintzoo.fill_files import fill_jobs, output_paths, read_jobs
     from inpaintzoo.holes import parse_boxes
@@ -104,6 +112,7 @@ def inpaint(
     targets = output_paths(images, out, compare, overwrite)
     model = common.load_target(ctx, run_dir, model_name, device)
     decoding = decoding_for(model, common.given_options(ctx, (*DECODING_OPTIONS, "seed")))
+    apply_texture(model, texture, model_name or str(run_dir))
     check_precision(precision, model.device, key="--precision")
     jobs = read_jobs(images, targets, model, strategy, mask_path, hole_boxes, seed)
     for job in fill_jobs(model, jobs, strategy, precision, decoding, compare):

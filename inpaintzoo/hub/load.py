@@ -43,13 +43,26 @@ def get_entry(name: str, registry: Registry | None = None) -> PretrainedEntry:
     return (registry or default_registry()).get(KIND, name).factory
 
 
+#: median sharpness (fill's gradient energy over the truth's in the hole) from which a fill shows the photo's
+#: texture rather than a smear: a default photo entry must reach it on every mask kind of the photo benchmark
+TEXTURED = 0.6
+
+
 def default_model(registry: Registry | None = None) -> str:
-    """The model `inpaint` uses when none is named: the photo entry (trained on `data=photos`) with the best
-    mean hole PSNR on the photo benchmark its card records, or OpenCV's Telea fill where no photo entry is installed."""
+    """The model `inpaint` uses when none is named: among the photo entries (trained on `data=photos`), those whose
+    fills are textured (median sharpness >= `TEXTURED` on every mask kind of the photo benchmark their card
+    records), else all of them, the one with the best mean hole PSNR; OpenCV's Telea fill where no photo entry is
+    installed."""
     photo = [e for e in list_pretrained(registry=registry) if e.config.get("data", {}).get("name") == "photos"]
     if not photo:
         return "telea"
-    return max(photo, key=lambda e: (float(e.card.get("photo_benchmark", {}).get("mean_psnr", 0.0)), e.name)).name
+
+    def textured(entry: PretrainedEntry) -> bool:
+        kinds = entry.card.get("photo_benchmark", {}).get("kinds", {})
+        return bool(kinds) and all(row.get("sharpness", 0.0) >= TEXTURED for row in kinds.values())
+
+    candidates = [e for e in photo if textured(e)] or photo
+    return max(candidates, key=lambda e: (float(e.card.get("photo_benchmark", {}).get("mean_psnr", 0.0)), e.name)).name
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:

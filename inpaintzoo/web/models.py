@@ -94,7 +94,9 @@ def load_models(
 
     entries = {entry.name: entry for entry in inpaintzoo.list_pretrained()}
     if not names and not run_dirs:
-        names = offered_by_default(list(entries.values()))
+        from inpaintzoo.hub import default_model
+
+        names = offered_by_default(list(entries.values()), first=default_model())
     from inpaintzoo.classical import SUMMARIES as classical_summaries
     served: list[ServedModel] = []
     for name in names:
@@ -116,11 +118,13 @@ def load_models(
     return served
 
 
-def offered_by_default(entries: Sequence[Any]) -> list[str]:
-    """Every pretrained entry, photo models first, with the classical fills after them to compare against."""
+def offered_by_default(entries: Sequence[Any], first: str | None = None) -> list[str]:
+    """Every pretrained entry, photo models first (`first`, the one `inpaint` uses by default, ahead of them),
+    with the classical fills after them to compare against."""
     from inpaintzoo.classical import patchmatch_available
 
     photo = [e.name for e in entries if e.config.get("data", {}).get("name") == "photos"]
+    photo.sort(key=lambda name: name != first)  # stable: the rest keep their order
     classical = ["telea", "navier-stokes"] + (["patchmatch"] if patchmatch_available() else [])
     return photo + classical + [e.name for e in entries if e.name not in photo]
 
