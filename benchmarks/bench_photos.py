@@ -14,7 +14,7 @@ bounding box (mean over photos), median sharpness (gradient energy in the hole, 
 as detailed as the photo, 0 flat), the share of photos where the method's PSNR beats the best classical
 anchor's on that photo, and seconds per 512x512 photo with a medium mask (median and range of
 `--timing-runs` runs). Writes benchmarks/results/photos.json and photos_<kind>.png (labelled grids of
-close-ups around the hole of the first three photos: masked, each method, truth).
+close-ups around the hole of the first three photos: masked, each method, truth; with `--out X.json`, X_<kind>.png).
 
     python benchmarks/bench_photos.py --models photo-ffc.l2,unet.freeform
     python benchmarks/bench_photos.py --models runs/photo-ffc-l2 --limit 12 --kinds thin,stroke
@@ -332,7 +332,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for kind in kinds:
-        save_grid(args.out.parent / f"photos_{kind}.png", previews[kind])
+        save_grid(args.out.with_name(f"{args.out.stem}_{kind}.png"), previews[kind])  # beside --out, its stem
     if args.write_cards:
         write_cards(result)
     print(f"{len(photos)} held-out photos, longer side {args.side}px; {processor(before)}, load {before.get('load')}")
@@ -344,7 +344,7 @@ def main() -> None:
                 f"{kind:8} {method:22} {row['psnr']:6.2f} {row['ssim']:6.3f} {row['sharpness']:6.2f} {beats:>6} "
                 f"{timing[method]['median']:8.3f}"
             )
-    print(f"wrote {args.out} and photos_<kind>.png")
+    print(f"wrote {args.out} and {args.out.stem}_<kind>.png")
 
 
 if __name__ == "__main__":

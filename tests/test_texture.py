@@ -8,7 +8,7 @@ import torch
 from inpaintzoo.context_encoder import ContextEncoder
 from inpaintzoo.errors import DataError, UsageError
 from inpaintzoo.metrics import sharpness
-from inpaintzoo.texture import add_texture, gaussian_blur, nearest_context, transfer_texture
+from inpaintzoo.texture import add_texture, dilate, gaussian_blur, nearest_context, transfer_texture
 from inpaintzoo.zoo.decoders import conv
 from inpaintzoo.zoo.ffc import ffc
 
@@ -77,6 +77,13 @@ def test_matches_are_context_whose_whole_patch_is_outside_the_hole() -> None:
     sources = field[hole]
     blocked = torch.nn.functional.max_pool2d(hole[None, None].float(), 5, stride=1, padding=2)[0, 0] > 0
     assert not blocked[sources[:, 0], sources[:, 1]].any()
+
+
+@pytest.mark.parametrize("radius", [1, 3, 16])
+def test_dilation_by_two_1d_maxima_is_the_square_one(radius: int) -> None:
+    mask = torch.rand(37, 50, generator=torch.Generator().manual_seed(radius)) > 0.97
+    square = torch.nn.functional.max_pool2d(mask[None, None].float(), 2 * radius + 1, stride=1, padding=radius)
+    assert torch.equal(dilate(mask, radius), square[0, 0] > 0)
 
 
 def test_a_match_that_exists_is_found() -> None:
