@@ -13,6 +13,7 @@ from typing import Any
 
 from inpaintzoo.classical import CLASSICAL, SUMMARIES, patchmatch_available, scores
 from inpaintzoo.config import COMPONENT_GROUPS
+from inpaintzoo.hub.load import default_model
 from inpaintzoo.registry import KINDS, Component, Parameter, Registry
 
 # -- components: `inpaintzoo list` ---------------------------------------------------------------------------
@@ -96,6 +97,7 @@ METRIC_COLUMNS = (("hole_mse", "hole MSE", ".0f"), ("psnr", "PSNR", ".2f"), ("ss
 def pretrained_rows(registry: Registry, pattern: str = "*") -> list[dict[str, Any]]:
     """One JSON-able row per pretrained entry: name, plugin, what it fills, where its weights are, its metrics;
     then one per classical fill (no weights, any image, any hole); only names matching the glob `pattern`."""
+    default = default_model(registry)
     rows = []
     for component in registry.list("pretrained"):
         entry = component.factory
@@ -112,6 +114,7 @@ def pretrained_rows(registry: Registry, pattern: str = "*") -> list[dict[str, An
                 "metrics": entry.metrics,
                 "photo_benchmark": entry.card.get("photo_benchmark"),
                 "eval_command": entry.card.get("eval_command"),
+                "default": entry.name == default,
             }
         )
     measured = scores()
@@ -130,9 +133,17 @@ def pretrained_rows(registry: Registry, pattern: str = "*") -> list[dict[str, An
                 "metrics": {},
                 "photo_benchmark": measured.get(name),
                 "eval_command": None,
+                "default": name == default,
             }
         )
     return [r for r in rows if fnmatch.fnmatchcase(r["name"], pattern)]
+
+
+def photo_scores(photo: dict[str, Any]) -> str:
+    """The photo benchmark in a few words: mean hole PSNR and the range of median sharpness over the mask kinds."""
+    sharp = [row["sharpness"] for row in photo["kinds"].values() if "sharpness" in row]
+    detail = f", median sharpness {min(sharp):.2f}-{max(sharp):.2f}" if sharp else ""
+    return f"photos: {photo['mean_psnr']:.2f} dB (mean hole PSNR{detail}, {len(photo['kinds'])} mask kinds)"
 
 
 def render_models(rows: list[dict[str, Any]], width: int) -> str:
@@ -147,8 +158,9 @@ def render_models(rows: list[dict[str, Any]], width: int) -> str:
         facts = [
             f"fills {fills}",
             f"test: {measured}" if measured else "",
-            f"photos: {photo['mean_psnr']:.2f} dB (mean hole PSNR, {len(photo['kinds'])} mask kinds)" if photo else "",
+            photo_scores(photo) if photo else "",
             f"weights: {r['weights']}{file_size(r['bytes'])}",
+            "what `inpaint` uses without --model" if r.get("default") else "",
         ]
         lines += ["", f"  {r['name']}  [{r['plugin']}]"]
         for text in (r["summary"], "; ".join(f for f in facts if f)):

@@ -141,7 +141,9 @@ class ContextEncoderFamily:
         return parts
 
     def describe(self, config: dict[str, Any]) -> str:
-        return f"{config['encoder']['name']} context encoder ({config['loss']['name']} loss)"
+        texture = config.get("model", {}).get("texture", 0.0)
+        extra = f", texture {texture:g}" if texture else ""
+        return f"{config['encoder']['name']} context encoder ({config['loss']['name']} loss{extra})"
 
     def parts(self, config: dict[str, Any]) -> list[str]:
         return ["encoder", "decoder", "loss"]

@@ -292,9 +292,15 @@ def test_models_lists_the_classical_fills_readably_at_80_columns(capsys, monkeyp
     assert "…" not in out
     names = [line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")]
     assert {"telea", "navier-stokes", "patchmatch", "mean"} <= set(names)
+    blocks = out.split("\n\n")
+    (default_block,) = [block for block in blocks if "what `inpaint` uses without --model" in " ".join(block.split())]
+    from inpaintzoo.hub import default_model
+
+    assert default_block.split()[0] == default_model()
+    assert "median sharpness" in default_block
     code, out, _ = run_cli(capsys, "models", "telea", "--json")
     (row,) = json.loads(out)
-    assert row["weights"] == "none" and "Telea" in row["summary"]
+    assert row["weights"] == "none" and "Telea" in row["summary"] and row["default"] is False
 
 
 def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path) -> None:
