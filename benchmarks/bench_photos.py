@@ -41,7 +41,7 @@ from inpaintzoo.classical import ANCHORS, CLASSICAL, patchmatch_available
 from inpaintzoo.data.io import load_image_uint8
 from inpaintzoo.data.photo_crops import find_photos_root, split_photos
 from inpaintzoo.data.photo_masks import KINDS, draw
-from inpaintzoo.metrics import psnr_from_mse, ssim_per_image
+from inpaintzoo.metrics import hole_gradient_energy, psnr_from_mse, ssim_per_image
 from inpaintzoo.photos import inpaint_photo
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -77,10 +77,8 @@ def held_out_photos(side: int, limit: int) -> list[tuple[str, np.ndarray]]:
 
 
 def gradient_energy(image: np.ndarray, hole: np.ndarray) -> float:
-    x = image.astype(np.float64)
-    across = ((x[:, 1:] - x[:, :-1]) ** 2)[hole[:, 1:] & hole[:, :-1]].sum()
-    down = ((x[1:] - x[:-1]) ** 2)[hole[1:] & hole[:-1]].sum()
-    return float(across + down)
+    """`metrics.hole_gradient_energy` of a uint8 `(H, W, 3)` photo and its `(H, W)` bool hole."""
+    return hole_gradient_energy(torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(hole))
 
 
 def box_ssim(fill: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:

@@ -43,6 +43,14 @@ cuda_benches() {  # KERNEL_SECONDS TRAINING_SECONDS JSON_DIR: the CUDA rows of b
     echo "bench_training exit $?" >> "$LOGS/bench_training.log"
 }
 
+package_runs() {  # [LOG...]: the last lines of the fine-tunes' logs (and these), every log and JSON, and the runs
+    # (last.pt, no best.pt) in 15 MB parts
+    tail -n 4 "$LOGS"/gan-*.log "$@" | tee "$OUT/summary.txt"
+    cp "$LOGS"/*.log "$LOGS"/*.json "$LOGS/card.txt" "$OUT/" 2>/dev/null
+    tar -C runs-gpu -cf /tmp/session.tar --exclude=best.pt .
+    split -b 15M -d /tmp/session.tar "$OUT/session.tar.part"
+}
+
 case "${1:-}" in
 train)
     MINUTES=${2:-5}
@@ -64,10 +72,7 @@ train)
     sleep 20; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv >> "$LOGS/card.txt"
     wait $a $b $c
     cuda_benches 150 60 "$LOGS"  # the GPU now idle
-    tail -n 4 "$LOGS"/gan-*.log "$LOGS/pytest_cuda.log" "$LOGS/build.log" | tee "$OUT/summary.txt"
-    cp "$LOGS"/*.log "$LOGS"/*.json "$LOGS/card.txt" "$OUT/" 2>/dev/null
-    tar -C runs-gpu -cf /tmp/session.tar --exclude=best.pt .
-    split -b 15M -d /tmp/session.tar "$OUT/session.tar.part"
+    package_runs "$LOGS/pytest_cuda.log" "$LOGS/build.log"
     ;;
 continue)
     MINUTES=${2:-8}
@@ -79,10 +84,7 @@ continue)
     b=$!
     sleep 90; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv >> "$LOGS/card.txt"
     wait $a $b
-    tail -n 4 "$LOGS"/gan-*.log | tee "$OUT/summary.txt"
-    cp "$LOGS"/*.log "$LOGS/card.txt" "$OUT/" 2>/dev/null
-    tar -C runs-gpu -cf /tmp/session.tar --exclude=best.pt .
-    split -b 15M -d /tmp/session.tar "$OUT/session.tar.part"
+    package_runs
     ;;
 bench)
     [ -f inpaintzoo/_C*.so ] 2>/dev/null || "${PIP[@]}" -e . > "$LOGS/build.log" 2>&1

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaintzoo.errors import DataError
+from inpaintzoo.metrics import hole_gradient_energy
 
 #: the blur (Gaussian sigma, px) that splits a photo into structure and detail
 DETAIL_SIGMA = 1.5
@@ -201,27 +202,24 @@ def transfer_texture(
     return torch.where(hole[None], composite[0] + scale * added, composite[0]).to(fill.dtype)
 
 
-def _pair_gradients(x: torch.Tensor, keep: torch.Tensor) -> tuple[list[torch.Tensor], int]:
-    """The differences between right and lower neighbours that are both in `keep`, and how many pairs."""
-    across, down = keep[:, 1:] & keep[:, :-1], keep[1:] & keep[:-1]
-    grads = [(x[:, :, 1:] - x[:, :, :-1])[:, across], (x[:, 1:] - x[:, :-1])[:, down]]
-    return grads, int(across.sum() + down.sum())
+def _pairs(keep: torch.Tensor) -> int:
+    """How many pairs of right or lower neighbours both lie in `keep` (what `hole_gradient_energy` sums over)."""
+    return int((keep[:, 1:] & keep[:, :-1]).sum() + (keep[1:] & keep[:-1]).sum())
 
 
 def _calibrate(
     composite: torch.Tensor, added: torch.Tensor, hole: torch.Tensor, band: torch.Tensor, level: float
 ) -> float:
     """The scale `a` >= 0 of `added` at which the hole's gradient energy per pixel pair is `level` of the band's
-    (0 where the fill already has that much; at most `MAX_GAIN`)."""
-    fill_grads, pairs = _pair_gradients(composite, hole)
-    band_grads, band_pairs = _pair_gradients(composite, band)
+    (0 where the fill already has that much; at most `MAX_GAIN`). The energy of `composite + a * added` is the
+    quadratic g0 + 2 a cross + a^2 g1, its cross term read off the energy of the sum."""
+    pairs, band_pairs = _pairs(hole), _pairs(band)
     if pairs == 0 or band_pairs == 0:
         return 0.0
-    added_grads, _ = _pair_gradients(added, hole)
-    g0 = sum(float(g.pow(2).sum()) for g in fill_grads)
-    g1 = sum(float(g.pow(2).sum()) for g in added_grads)
-    cross = sum(float((f * a).sum()) for f, a in zip(fill_grads, added_grads))
-    target = level * pairs * sum(float(g.pow(2).sum()) for g in band_grads) / band_pairs
+    g0 = hole_gradient_energy(composite, hole)
+    g1 = hole_gradient_energy(added, hole)
+    cross = (hole_gradient_energy(composite + added, hole) - g0 - g1) / 2
+    target = level * pairs * hole_gradient_energy(composite, band) / band_pairs
     if g0 >= target or g1 <= 0:
         return 0.0
     scale = (-cross + math.sqrt(max(cross * cross - g1 * (g0 - target), 0.0))) / g1
